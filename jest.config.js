@@ -6,5 +6,9 @@ module.exports = {
   transform: {
     "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
   },
+  // kubernetes-models ships ESM only; Node 24 + --experimental-vm-modules (see the
+  // "test" script) lets jest require() it natively
+  // once the resolver accepts the package's "import" export condition.
+  resolver: "<rootDir>/test/support/esm-resolver.js",
   testTimeout: 30000,
 };
