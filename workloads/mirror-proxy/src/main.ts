@@ -1,0 +1,105 @@
+/**
+ * CLI: mirror-proxy --config routing.yaml [--listen 8080] [--admin 9901] [--host 0.0.0.0]
+ *
+ * Loads and validates the config (exit 1 naming every problem), serves, reloads on SIGHUP
+ * or when the config file changes (a ConfigMap update swaps the `..data` symlink in the
+ * file's directory), and drains on SIGTERM/SIGINT, exiting 0.
+ */
+import { readFileSync, watch } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { ConfigError, parseMirrorProxyConfig, type MirrorProxyConfig } from "./config.ts";
+import { startMirrorProxy } from "./proxy.ts";
+
+function portArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("must be a port number 0-65535");
+  return n;
+}
+
+function load(path: string): { text: string; config: MirrorProxyConfig } {
+  const text = readFileSync(path, "utf8");
+  return { text, config: parseMirrorProxyConfig(text) };
+}
+
+function describe(e: unknown): string {
+  return e instanceof ConfigError ? e.message : `cannot load config: ${(e as Error).message}`;
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name("mirror-proxy")
+    .description("Istio VirtualService routing and mirroring without Istio")
+    .requiredOption("--config <file>", "multi-document YAML: VirtualService, DestinationRule and one MirrorProxy document")
+    .option("--listen <port>", "traffic port (overrides spec.listen; default 8080)", portArg)
+    .option("--admin <port>", "admin port for /metrics, /healthz, /readyz (overrides spec.admin; default 9901)", portArg)
+    .option("--host <address>", "bind address", "0.0.0.0")
+    .option("--drain-timeout <ms>", "on SIGTERM, how long to wait for in-flight requests", (v) => Number(v), 10000)
+    .parse();
+  const opts = program.opts<{ config: string; listen?: number; admin?: number; host: string; drainTimeout: number }>();
+  const file = resolve(opts.config);
+
+  let current: { text: string; config: MirrorProxyConfig };
+  try {
+    current = load(file);
+  } catch (e) {
+    console.error(describe(e));
+    process.exit(1);
+  }
+
+  const proxy = await startMirrorProxy(current.config, { listen: opts.listen, admin: opts.admin, host: opts.host, drainTimeoutMs: opts.drainTimeout });
+
+  const reload = (why: string) => {
+    let next: { text: string; config: MirrorProxyConfig };
+    try {
+      next = load(file);
+    } catch (e) {
+      proxy.metrics.reload(false);
+      console.error(`mirror-proxy: reload (${why}) rejected, still serving the previous config:\n${describe(e)}`);
+      return;
+    }
+    if (next.text === current.text && why !== "SIGHUP") return;
+    proxy.reload(next.config);
+    current = next;
+    console.log(`mirror-proxy: config reloaded (${why})`);
+  };
+
+  process.on("SIGHUP", () => reload("SIGHUP"));
+
+  // Watch the directory, not the file: a ConfigMap update replaces the `..data` symlink,
+  // which a watch on the old file's inode would never see. Debounced: one update fires
+  // several events.
+  let debounce: NodeJS.Timeout | undefined;
+  const watcher = watch(dirname(file), (_event, name) => {
+    if (name && name !== basename(file) && !String(name).startsWith("..")) return;
+    clearTimeout(debounce);
+    debounce = setTimeout(() => reload("file changed"), 100);
+  });
+  watcher.on("error", (e) => console.error(`mirror-proxy: cannot watch ${dirname(file)}: ${e.message}`));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`mirror-proxy: ${signal}, draining`);
+    watcher.close();
+    clearTimeout(debounce);
+    proxy.drain().then(
+      () => {
+        console.log("mirror-proxy: drained, bye");
+        process.exit(0);
+      },
+      (e: Error) => {
+        console.error(`mirror-proxy: drain failed: ${e.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((e: Error) => {
+  console.error(`mirror-proxy: ${e.message}`);
+  process.exit(1);
+});

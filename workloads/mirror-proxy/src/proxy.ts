@@ -1,0 +1,398 @@
+/**
+ * The mirror proxy's servers: the traffic port (route, forward, mirror) and the admin port
+ * (/metrics, /healthz, /readyz). `startMirrorProxy` is programmatic and side-effect free
+ * apart from its sockets, so tests and the local demo run it in-process; main.ts adds the
+ * CLI, signals and file watching.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { MirrorProxyConfig } from "./config.ts";
+import { createMetrics, type ProxyMetrics } from "./metrics.ts";
+import { compileRouting, normalizeHost, selectRoute, type MirrorTarget, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
+
+export interface StartOptions {
+  /** Traffic port; overrides spec.listen (default 8080). 0 = ephemeral. */
+  listen?: number;
+  /** Admin port; overrides spec.admin (default 9901). 0 = ephemeral. */
+  admin?: number;
+  /** Bind address, default 0.0.0.0. */
+  host?: string;
+  log?: (line: string) => void;
+  /** How long drain() waits for in-flight primaries before closing them (default 10 s). */
+  drainTimeoutMs?: number;
+  /** How long a shadow whose connect failed is skipped (default 1 s). */
+  shadowDownBackoffMs?: number;
+}
+
+export interface MirrorProxy {
+  port: number;
+  adminPort: number;
+  metrics: ProxyMetrics;
+  /** Swaps the routing atomically; requests already routed finish on the old one. */
+  reload(config: MirrorProxyConfig): void;
+  /** readyz -> 503, stop accepting, wait for in-flight primaries (bounded), close everything. */
+  drain(timeoutMs?: number): Promise<void>;
+  /** Closes at once (in-flight requests are cut). */
+  close(): Promise<void>;
+}
+
+// RFC 9110 7.6.1 hop-by-hop headers, plus proxy-connection which some clients still send.
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"]);
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EADDRNOTAVAIL"]);
+const EMPTY = Buffer.alloc(0);
+
+type Headers = Record<string, string | string[]>;
+
+/** Copies end-to-end headers: drops hop-by-hop ones and those named in `Connection`. */
+function endToEnd(src: http.IncomingHttpHeaders): Headers {
+  const out: Headers = {};
+  const conn = src.connection;
+  const named = conn && conn !== "keep-alive" && conn !== "close" ? conn.toLowerCase().split(/\s*,\s*/) : undefined;
+  for (const k in src) {
+    if (HOP_BY_HOP.has(k) || (named && named.includes(k))) continue;
+    const v = src[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** `host:port` -> `host<suffix>:port` (Envoy appends the suffix to the host part). */
+export function shadowAuthority(authority: string, suffix: string): string {
+  if (suffix === "") return authority;
+  const colon = authority.lastIndexOf(":");
+  if (colon > 0 && !authority.endsWith("]") && /^\d+$/.test(authority.slice(colon + 1))) {
+    return `${authority.slice(0, colon)}${suffix}${authority.slice(colon)}`;
+  }
+  return authority + suffix;
+}
+
+function plain(res: http.ServerResponse, status: number, body: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+interface ShadowState {
+  downUntil: number;
+  probing: boolean;
+}
+
+export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOptions = {}): Promise<MirrorProxy> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const host = opts.host ?? "0.0.0.0";
+  const drainTimeoutDefault = opts.drainTimeoutMs ?? 10000;
+  const backoffMs = opts.shadowDownBackoffMs ?? 1000;
+
+  let routing: Routing = compileRouting(config);
+  let ready = false;
+  let draining = false;
+  let primaryInFlight = 0;
+  let shadowInFlight = 0;
+  let onIdle: (() => void) | undefined;
+
+  const metrics = createMetrics({ primaryInFlight: () => primaryInFlight, shadowInFlight: () => shadowInFlight });
+
+  // One keep-alive agent per upstream origin and role, kept across reloads (a reload that
+  // keeps an upstream keeps its warm connections). Shadows get their own sockets so a slow
+  // shadow can never hold a socket the primary needs.
+  const agents = new Map<string, http.Agent>();
+  const agentFor = (u: Upstream, role: "p" | "s"): http.Agent => {
+    const key = `${role}${u.hostname}:${u.port}`;
+    let a = agents.get(key);
+    if (!a) {
+      a = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo" });
+      agents.set(key, a);
+    }
+    return a;
+  };
+  const shadowStates = new Map<string, ShadowState>();
+  const shadowStateFor = (u: Upstream): ShadowState => {
+    const key = `${u.hostname}:${u.port}`;
+    let s = shadowStates.get(key);
+    if (!s) {
+      s = { downUntil: 0, probing: false };
+      shadowStates.set(key, s);
+    }
+    return s;
+  };
+
+  function sendCopy(target: MirrorTarget, method: string, path: string, headers: Headers, authority: string, body: Buffer, settings: Routing["settings"]): void {
+    const up = target.upstream;
+    const state = shadowStateFor(up);
+    if (state.downUntil !== 0) {
+      // Down: skip until the back-off ends, then let exactly one copy probe.
+      if (state.probing || Date.now() < state.downUntil) return metrics.copyDropped(up.key, "shadow_down");
+      state.probing = true;
+    }
+    if (shadowInFlight >= settings.maxShadowInFlight) {
+      if (state.probing) state.probing = false;
+      return metrics.copyDropped(up.key, "in_flight_limit");
+    }
+    shadowInFlight++;
+    const started = performance.now();
+    const h: Headers = { ...headers, host: shadowAuthority(authority, settings.shadowHostSuffix), "x-mirror-shadow": "true", "content-length": String(body.length) };
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      return true;
+    };
+    const creq = http.request({ agent: agentFor(up, "s"), host: up.hostname, port: up.port, method, path: up.basePath + path, headers: h, setHost: false });
+    const timer = setTimeout(() => {
+      if (!settle()) return;
+      metrics.copyDropped(up.key, "timeout");
+      state.probing = false;
+      creq.destroy();
+    }, settings.shadowTimeoutMs);
+    creq.on("close", () => {
+      shadowInFlight--;
+    });
+    creq.on("response", (sres) => {
+      sres.on("end", () => {
+        if (!settle()) return;
+        state.downUntil = 0;
+        state.probing = false;
+        metrics.shadowResponse(up.key, sres.statusCode ?? 0, (performance.now() - started) / 1000);
+      });
+      sres.on("error", () => undefined);
+      sres.resume(); // drain and discard
+    });
+    creq.on("error", (err: NodeJS.ErrnoException) => {
+      if (!settle()) return;
+      const connect = err.code !== undefined && CONNECT_ERRORS.has(err.code);
+      state.probing = false;
+      if (connect) state.downUntil = Date.now() + backoffMs;
+      metrics.copyFailed(up.key, connect ? "connect" : err.code === "ECONNRESET" ? "reset" : "error");
+    });
+    metrics.copySent(up.key);
+    creq.end(body);
+  }
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    primaryInFlight++;
+    res.once("close", () => {
+      primaryInFlight--;
+      if (!res.writableFinished) metrics.clientAbort();
+      if (primaryInFlight === 0 && onIdle) onIdle();
+    });
+    if (draining) res.shouldKeepAlive = false;
+
+    const rt = routing; // one routing table per request, even if a reload swaps it meanwhile
+    let url = req.url ?? "/";
+    let authority = req.headers.host ?? "";
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      // Absolute-form (RFC 9112 3.2.2): its authority replaces Host for routing. The proxy
+      // still only ever connects to spec.upstreams, whatever the URL names.
+      const m = /^http:\/\/([^/?#]*)([^#]*)/i.exec(url);
+      if (!m) {
+        req.resume();
+        metrics.request("none", 400);
+        return plain(res, 400, "bad request target\n");
+      }
+      authority = m[1];
+      url = m[2] || "/";
+      if (url.charCodeAt(0) !== 47) url = `/${url}`;
+    }
+    const qi = url.indexOf("?");
+    const info: RequestInfo = {
+      host: normalizeHost(authority),
+      authority,
+      method: req.method ?? "GET",
+      path: qi < 0 ? url : url.slice(0, qi),
+      query: qi < 0 ? "" : url.slice(qi + 1),
+      scheme: "http",
+      headers: req.headers,
+    };
+    const route = selectRoute(rt, info);
+    if (!route) {
+      req.resume();
+      metrics.request("none", 404);
+      return plain(res, 404, "no route\n");
+    }
+    const up = route.pick(Math.random());
+    const routeId = route.id;
+
+    const headers = endToEnd(req.headers);
+    const remote = req.socket.remoteAddress ?? "";
+    const xff = req.headers["x-forwarded-for"];
+    headers["x-forwarded-for"] = xff ? `${xff}, ${remote}` : remote;
+    headers["x-forwarded-proto"] = "http";
+    headers["x-forwarded-host"] = authority;
+    headers.host = authority;
+
+    // Sample each mirror independently, before the body arrives.
+    let copies: MirrorTarget[] | undefined;
+    for (const m of route.mirrors) {
+      if (m.percent >= 100 || Math.random() * 100 < m.percent) (copies ??= []).push(m);
+    }
+
+    const started = performance.now();
+    const preq = http.request({ agent: agentFor(up, "p"), host: up.hostname, port: up.port, method: info.method, path: up.basePath + url, headers, setHost: false });
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    if (route.timeoutMs > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        preq.destroy();
+      }, route.timeoutMs);
+    }
+
+    preq.on("response", (pres) => {
+      const status = pres.statusCode ?? 502;
+      metrics.upstreamLatency(up.key, (performance.now() - started) / 1000);
+      metrics.request(routeId, status);
+      if (res.destroyed) {
+        pres.destroy();
+        return;
+      }
+      res.writeHead(status, pres.statusMessage, endToEnd(pres.headers));
+      pres.pipe(res);
+      pres.on("end", () => clearTimeout(timer));
+      pres.on("error", () => res.destroy());
+    });
+    preq.on("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (res.destroyed || res.writableFinished) return; // client went away first
+      if (timedOut) {
+        metrics.upstreamError(up.key, "timeout");
+        if (!res.headersSent) metrics.request(routeId, 504);
+        return plain(res, 504, "upstream request timeout\n");
+      }
+      const connect = err.code !== undefined && CONNECT_ERRORS.has(err.code);
+      metrics.upstreamError(up.key, connect ? "connect" : "reset");
+      if (!res.headersSent) metrics.request(routeId, 502);
+      plain(res, 502, connect ? "upstream connect error\n" : "upstream reset\n");
+    });
+    res.once("close", () => {
+      if (!res.writableFinished) {
+        clearTimeout(timer);
+        preq.destroy();
+      }
+    });
+
+    const hasBody = req.headers["content-length"] !== undefined ? req.headers["content-length"] !== "0" : req.headers["transfer-encoding"] !== undefined;
+    const settings = rt.settings;
+    if (!hasBody) {
+      preq.end();
+      req.resume();
+      if (copies) for (const c of copies) sendCopy(c, info.method, url, headers, authority, EMPTY, settings);
+      return;
+    }
+
+    // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
+    if (req.headers["content-length"] === undefined) preq.setHeader("transfer-encoding", "chunked");
+    req.pipe(preq);
+    if (!copies) return;
+    const cap = settings.maxMirrorBodyBytes;
+    const declared = Number(req.headers["content-length"]);
+    if (declared > cap) {
+      for (const c of copies) metrics.copyDropped(c.upstream.key, "body_too_large");
+      return;
+    }
+    // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the cap.
+    let chunks: Buffer[] | undefined = [];
+    let size = 0;
+    const wanted = copies;
+    req.on("data", (chunk: Buffer) => {
+      if (!chunks) return;
+      size += chunk.length;
+      if (size > cap) {
+        chunks = undefined;
+        for (const c of wanted) metrics.copyDropped(c.upstream.key, "body_too_large");
+      } else chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (!chunks) return;
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+      chunks = undefined;
+      for (const c of wanted) sendCopy(c, info.method, url, headers, authority, body, settings);
+    });
+  }
+
+  const server = http.createServer({ keepAliveTimeout: 65000, requestTimeout: 0, headersTimeout: 60000 }, handle);
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    // Malformed HTTP: answer 400 when the socket can still take it, as Node would by default.
+    if (socket.writable && err.code !== "ECONNRESET") socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    else socket.destroy();
+  });
+
+  const admin = http.createServer(async (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") return plain(res, 200, "ok\n");
+    if (path === "/readyz") return ready && !draining ? plain(res, 200, "ready\n") : plain(res, 503, draining ? "draining\n" : "not ready\n");
+    if (path === "/metrics") {
+      try {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { "content-type": metrics.registry.contentType });
+        res.end(text);
+      } catch (e) {
+        plain(res, 500, `${(e as Error).message}\n`);
+      }
+      return;
+    }
+    plain(res, 404, "not found: try /metrics, /healthz, /readyz\n");
+  });
+
+  const listenOn = (s: http.Server, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(port, host, () => {
+        s.off("error", reject);
+        resolve((s.address() as AddressInfo).port);
+      });
+    });
+
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  const adminPort = await listenOn(admin, opts.admin ?? config.proxy.admin ?? 9901);
+  let port: number;
+  try {
+    port = await listenOn(server, opts.listen ?? config.proxy.listen ?? 8080);
+  } catch (e) {
+    admin.close();
+    throw e;
+  }
+  ready = true;
+  log(`mirror-proxy listening on http://${shown}:${port}`);
+  log(`mirror-proxy admin on http://${shown}:${adminPort}`);
+
+  const closeAll = async () => {
+    server.closeAllConnections();
+    admin.closeAllConnections();
+    await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => admin.close(r))]);
+    for (const a of agents.values()) a.destroy();
+  };
+
+  return {
+    port,
+    adminPort,
+    metrics,
+    reload(next) {
+      routing = compileRouting(next);
+      metrics.reload(true);
+      const p = next.proxy;
+      if ((p.listen !== undefined && p.listen !== config.proxy.listen) || (p.admin !== undefined && p.admin !== config.proxy.admin)) {
+        log("mirror-proxy: reload cannot change listen/admin ports; restart to apply them");
+      }
+    },
+    async drain(timeoutMs = drainTimeoutDefault) {
+      draining = true;
+      server.close(); // stop accepting
+      server.closeIdleConnections();
+      if (primaryInFlight > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, timeoutMs);
+          onIdle = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+      await closeAll();
+    },
+    close: closeAll,
+  };
+}
