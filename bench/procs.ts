@@ -1,0 +1,191 @@
+// Child-process bookkeeping for the benchmark: every child is tracked and
+// killed on exit, Ctrl-C or SIGTERM; helpers to wait for a line or a port,
+// and a /proc sampler for peak RSS.
+import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+
+const children = new Set<ChildProcess>();
+
+export function track<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+function alive(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+}
+
+/** Sends sig, waits up to graceMs for the exit, then SIGKILLs. */
+export async function stopChild(child: ChildProcess, sig: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+  if (!alive(child)) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill(sig);
+  const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+  if ((await Promise.race([exited, timer])) === "timeout" && alive(child)) {
+    process.stderr.write(`  (pid ${child.pid} ignored ${sig} for ${graceMs} ms: SIGKILL)\n`);
+    child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/** Synchronous last-resort kill of every tracked child (used on exit paths). */
+export function killAllSync(): void {
+  for (const c of children) {
+    if (alive(c)) {
+      try {
+        c.kill("SIGTERM");
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+let installed = false;
+/** Kills every child when the runner exits or is interrupted. */
+export function installCleanup(onSignal: () => Promise<void>): void {
+  if (installed) return;
+  installed = true;
+  process.on("exit", killAllSync);
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      process.stderr.write(`\n${sig}: stopping every child process...\n`);
+      onSignal()
+        .catch(() => undefined)
+        .finally(() => {
+          killAllSync();
+          process.exit(130);
+        });
+    });
+  }
+}
+
+/** Resolves with the first match of re in the child's stdout or stderr. */
+export function waitForOutput(child: ChildProcess, re: RegExp, timeoutMs: number, what: string): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = buf.match(re);
+      if (m) {
+        done();
+        resolve(m);
+      }
+    };
+    const onExit = (code: number | null, sig: string | null) => {
+      done();
+      reject(new Error(`${what} exited (${code ?? sig}) before printing ${re}:\n${buf}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`${what} did not print ${re} within ${timeoutMs} ms:\n${buf}`));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      child.stderr?.off("data", onData);
+      child.off("exit", onExit);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+export async function waitForPort(port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await canConnect(port)) return;
+    if (child && !alive(child)) throw new Error(`process exited before listening on ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+/** A free ephemeral port on 127.0.0.1 (bound then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function readStatusKb(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
+  try {
+    const m = fs.readFileSync(`/proc/${pid}/status`, "utf8").match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export interface RssPeak {
+  /** Highest sampled RSS (kB): the process, plus its children when tree = true. */
+  peakSampledKb: number;
+  /** VmHWM of the process itself at the last sample (kB); kernel-tracked peak. */
+  hwmKb: number;
+  samples: number;
+}
+
+/**
+ * Samples /proc/<pid>/status every intervalMs. With tree = true (nginx), the
+ * RSS of the process and its direct children (the worker) is summed.
+ */
+export function sampleRss(pid: number, tree: boolean, intervalMs = 100): { stop(): RssPeak } {
+  const peak: RssPeak = { peakSampledKb: 0, hwmKb: 0, samples: 0 };
+  const sample = () => {
+    const pids = tree ? [pid, ...childPids(pid)] : [pid];
+    let sum = 0;
+    for (const p of pids) sum += readStatusKb(p, "VmRSS") ?? 0;
+    if (sum > 0) {
+      peak.samples++;
+      peak.peakSampledKb = Math.max(peak.peakSampledKb, sum);
+    }
+    const hwm = readStatusKb(pid, "VmHWM");
+    if (hwm !== undefined) peak.hwmKb = Math.max(peak.hwmKb, hwm);
+  };
+  sample();
+  const t = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(t);
+      sample();
+      return { ...peak };
+    },
+  };
+}
+
+/** Stops every tracked child (SIGTERM, then SIGKILL after graceMs). */
+export async function stopAll(graceMs = 3000): Promise<void> {
+  await Promise.all([...children].map((c) => stopChild(c, "SIGTERM", graceMs)));
+}

@@ -1,0 +1,237 @@
+// Pure part of the benchmark: the cases, the table and the issue's targets.
+import type { WrkResult } from "./wrk.ts";
+
+export type Kind = "direct" | "proxy" | "nginx";
+export type Shadow = "off" | "fast" | "slow" | "closed";
+
+export interface CaseDef {
+  id: string;
+  kind: Kind;
+  shadow: Shadow;
+  label: string;
+}
+
+const SHADOW_LABEL: Record<Shadow, string> = {
+  off: "no mirroring",
+  fast: "mirror 100% -> fast shadow",
+  slow: "mirror 100% -> 200 ms shadow",
+  closed: "mirror 100% -> closed port",
+};
+
+export const CASES: CaseDef[] = [
+  { id: "direct", kind: "direct", shadow: "off", label: "direct to primary" },
+  ...(["proxy", "nginx"] as const).flatMap((kind) =>
+    (["off", "fast", "slow", "closed"] as const).map((shadow) => ({
+      id: `${kind}-${shadow}`,
+      kind,
+      shadow,
+      label: `${kind === "proxy" ? "mirror-proxy" : "nginx"} ${SHADOW_LABEL[shadow]}`,
+    })),
+  ),
+];
+
+/**
+ * --only: a comma list of case ids (proxy-slow), kinds (proxy, nginx, direct)
+ * or shadows (off, fast, slow, closed). Unknown words are an error.
+ */
+export function selectCases(only: string | undefined): CaseDef[] {
+  if (!only) return CASES;
+  const words = only
+    .split(",")
+    .map((w) => w.trim())
+    .filter(Boolean);
+  for (const w of words) {
+    if (!CASES.some((c) => c.id === w || c.kind === w || c.shadow === w)) {
+      throw new Error(`--only: unknown case "${w}" (cases: ${CASES.map((c) => c.id).join(", ")})`);
+    }
+  }
+  return CASES.filter((c) => words.some((w) => c.id === w || c.kind === w || c.shadow === w));
+}
+
+export interface CaseResult {
+  id: string;
+  kind: Kind;
+  shadow: Shadow;
+  label: string;
+  /** Why the case did not run. */
+  skipped?: string;
+  wrk?: WrkResult;
+  /** Peak RSS of the process under test, MB (nginx: master + worker). */
+  peakRssMb?: number;
+  /** Requests the upstreams received during the measured run. */
+  received?: { primary: number; shadow: number };
+  /** Proxy metrics about copies at the end of the case (non-zero lines). */
+  mirrorMetrics?: string[];
+  /** 1-minute load average when the case started. */
+  loadAvg1?: number;
+  /** wrk's raw output for the measured run. */
+  wrkRaw?: string;
+}
+
+export interface Row {
+  id: string;
+  label: string;
+  skipped?: string;
+  rps?: number;
+  p50?: number;
+  p99?: number;
+  non2xx?: number;
+  socketErrors?: number;
+  vsNginx?: number;
+  vsProxyOff?: number;
+  peakRssMb?: number;
+  /** Copies received by the shadow per request received by the primary. */
+  copiesPerRequest?: number;
+}
+
+export function buildRows(results: CaseResult[]): Row[] {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const rps = (id: string) => byId.get(id)?.wrk?.rps;
+  return results.map((r) => {
+    if (r.skipped || !r.wrk) return { id: r.id, label: r.label, skipped: r.skipped ?? "not run" };
+    const w = r.wrk;
+    const nginxSame = r.kind === "proxy" ? rps(`nginx-${r.shadow}`) : undefined;
+    const proxyOff = rps("proxy-off");
+    const se = w.socketErrors;
+    return {
+      id: r.id,
+      label: r.label,
+      rps: w.rps,
+      p50: w.latencyMs.p50,
+      p99: w.latencyMs.p99,
+      non2xx: w.non2xx,
+      socketErrors: se.connect + se.read + se.write + se.timeout,
+      vsNginx: nginxSame ? w.rps / nginxSame : undefined,
+      vsProxyOff: proxyOff ? w.rps / proxyOff : undefined,
+      peakRssMb: r.peakRssMb,
+      copiesPerRequest:
+        r.shadow !== "off" && r.received && r.received.primary > 0 ? r.received.shadow / r.received.primary : undefined,
+    };
+  });
+}
+
+const HEAD = ["case", "req/s", "p50 ms", "p99 ms", "non-2xx", "sock err", "x nginx same", "x proxy off", "peak RSS MB", "copies/req"];
+
+function fmt(n: number | undefined, digits: number): string {
+  if (n === undefined || !Number.isFinite(n)) return "-";
+  return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function cells(r: Row): string[] {
+  if (r.skipped) return [r.id, `skipped: ${r.skipped}`, "", "", "", "", "", "", "", ""];
+  return [
+    r.id,
+    fmt(r.rps, 0),
+    fmt(r.p50, 2),
+    fmt(r.p99, 2),
+    fmt(r.non2xx, 0),
+    fmt(r.socketErrors, 0),
+    r.vsNginx === undefined ? "-" : fmt(r.vsNginx, 2),
+    r.vsProxyOff === undefined ? "-" : fmt(r.vsProxyOff, 2),
+    fmt(r.peakRssMb, 1),
+    r.copiesPerRequest === undefined ? "-" : fmt(r.copiesPerRequest, 2),
+  ];
+}
+
+export function renderText(rows: Row[]): string {
+  const table = [HEAD, ...rows.filter((r) => !r.skipped).map(cells)];
+  const widths = HEAD.map((_, i) => Math.max(...table.map((r) => r[i].length)));
+  const id0 = Math.max(widths[0], ...rows.map((r) => r.id.length));
+  widths[0] = id0;
+  return [HEAD, ...rows.map((r) => (r.skipped ? null : cells(r)))]
+    .map((c, k) =>
+      c === null
+        ? `${rows[k - 1].id.padEnd(id0)}  skipped: ${rows[k - 1].skipped}`
+        : c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join("  "),
+    )
+    .join("\n");
+}
+
+export function renderMarkdown(rows: Row[]): string {
+  const lines = [`| ${HEAD.join(" | ")} |`, `|${HEAD.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  for (const r of rows) lines.push(`| ${cells(r).join(" | ")} |`);
+  return lines.join("\n");
+}
+
+export interface TargetResult {
+  name: string;
+  status: "PASS" | "FAIL" | "SKIP";
+  measured: string;
+}
+
+export const RSS_LIMIT_MB = 100;
+
+export function evaluateTargets(results: CaseResult[]): TargetResult[] {
+  const get = (id: string) => {
+    const r = results.find((x) => x.id === id);
+    return r && !r.skipped ? r.wrk : undefined;
+  };
+  const out: TargetResult[] = [];
+  const check = (name: string, ok: boolean | undefined, measured: string) =>
+    out.push({ name, status: ok === undefined ? "SKIP" : ok ? "PASS" : "FAIL", measured });
+
+  const pf = get("proxy-fast");
+  const nf = get("nginx-fast");
+  check(
+    "mirroring to a fast shadow: req/s >= 1.5 x nginx",
+    pf && nf ? pf.rps >= 1.5 * nf.rps : undefined,
+    pf && nf ? `${(pf.rps / nf.rps).toFixed(2)} x (${fmt(pf.rps, 0)} vs ${fmt(nf.rps, 0)} req/s)` : "needs proxy-fast and nginx-fast",
+  );
+
+  const off = get("proxy-off");
+  for (const [id, what] of [
+    ["proxy-slow", "200 ms shadow"],
+    ["proxy-closed", "closed shadow port"],
+  ] as const) {
+    const w = get(id);
+    const have = w && off;
+    check(
+      `${what}: req/s >= 0.9 x proxy no mirroring`,
+      have ? w.rps >= 0.9 * off.rps : undefined,
+      have ? `${(w.rps / off.rps).toFixed(2)} x (${fmt(w.rps, 0)} vs ${fmt(off.rps, 0)} req/s)` : `needs ${id} and proxy-off`,
+    );
+    check(
+      `${what}: p99 <= 1.2 x proxy no mirroring`,
+      have ? w.latencyMs.p99 <= 1.2 * off.latencyMs.p99 : undefined,
+      have
+        ? `${(w.latencyMs.p99 / off.latencyMs.p99).toFixed(2)} x (${fmt(w.latencyMs.p99, 2)} vs ${fmt(off.latencyMs.p99, 2)} ms)`
+        : `needs ${id} and proxy-off`,
+    );
+  }
+
+  const proxyRuns = results.filter((r) => r.kind === "proxy" && !r.skipped && r.peakRssMb !== undefined);
+  const worst = proxyRuns.reduce<CaseResult | undefined>((a, r) => (!a || r.peakRssMb! > a.peakRssMb! ? r : a), undefined);
+  check(
+    `peak RSS < ${RSS_LIMIT_MB} MB in every proxy case`,
+    worst ? worst.peakRssMb! < RSS_LIMIT_MB : undefined,
+    worst ? `max ${worst.peakRssMb!.toFixed(1)} MB (${worst.id}) over ${proxyRuns.length} case(s)` : "no proxy case ran",
+  );
+
+  const direct = get("direct");
+  check(
+    "p50 added over direct < 1 ms without mirroring",
+    off && direct ? off.latencyMs.p50 - direct.latencyMs.p50 < 1 : undefined,
+    off && direct
+      ? `+${(off.latencyMs.p50 - direct.latencyMs.p50).toFixed(2)} ms (${fmt(off.latencyMs.p50, 2)} vs ${fmt(direct.latencyMs.p50, 2)} ms)`
+      : "needs proxy-off and direct",
+  );
+
+  const proxyErrors = results
+    .filter((r) => r.kind === "proxy" && r.wrk)
+    .map((r) => {
+      const se = r.wrk!.socketErrors;
+      return { id: r.id, n: r.wrk!.non2xx + se.connect + se.read + se.write + se.timeout };
+    });
+  const bad = proxyErrors.filter((e) => e.n > 0);
+  check(
+    "(extra) primary unaffected: no non-2xx or socket errors in any proxy case",
+    proxyErrors.length ? bad.length === 0 : undefined,
+    proxyErrors.length ? (bad.length ? bad.map((b) => `${b.id}: ${b.n}`).join(", ") : "0 errors") : "no proxy case ran",
+  );
+  return out;
+}
+
+export function renderTargets(t: TargetResult[]): string {
+  const w = Math.max(...t.map((x) => x.name.length));
+  return t.map((x) => `${x.status.padEnd(4)}  ${x.name.padEnd(w)}  ${x.measured}`).join("\n");
+}

@@ -1,0 +1,314 @@
+// npm run bench: the mirror proxy against direct access and nginx's `mirror`,
+// side by side, one run, one load generator (wrk). See issue 3, part 7.
+//
+//   npm run bench -- [--duration 10] [--warmup 2] [--connections 50]
+//                    [--only direct,proxy,nginx-fast] [--out bench/results]
+import { fork, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Command } from "commander";
+import { NGINX_BIN, mirrorMetricLines, proxyConfigYaml } from "./configs.ts";
+import { canConnect, freePort, installCleanup, sampleRss, stopAll, track } from "./procs.ts";
+import { PROXY_ENTRY_TS, nginxAvailable, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
+import {
+  buildRows,
+  evaluateTargets,
+  renderMarkdown,
+  renderTargets,
+  renderText,
+  selectCases,
+  type CaseDef,
+  type CaseResult,
+} from "./report.ts";
+
+const BENCH_DIR = path.dirname(path.resolve(process.argv[1]));
+
+interface Options {
+  duration: number;
+  warmup: number;
+  connections: number;
+  threads: number;
+  only?: string;
+  out: string;
+  proxyEntry: string;
+}
+
+function positive(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
+    return n;
+  };
+}
+
+function parseOptions(): Options {
+  const program = new Command()
+    .name("bench")
+    .description("Benchmark the mirror proxy against direct access and nginx's mirror directive (wrk, 127.0.0.1 only).")
+    .option("--duration <seconds>", "measured seconds per case", positive("--duration"), 10)
+    .option("--warmup <seconds>", "warm-up seconds per case (not counted)", positive("--warmup"), 2)
+    .option("--connections <n>", "wrk connections", positive("--connections"), 50)
+    .option("--threads <n>", "wrk threads", positive("--threads"), 2)
+    .option("--only <cases>", "comma list of case ids, kinds (direct, proxy, nginx) or shadows (off, fast, slow, closed)")
+    .option("--out <dir>", "where the markdown table and raw JSON go", path.join(BENCH_DIR, "results"))
+    .option("--proxy-entry <file>", "entry point of the proxy (.ts or emitted .js)", PROXY_ENTRY_TS)
+    .parse();
+  return program.opts<Options>();
+}
+
+// ---------------------------------------------------------------- upstreams
+
+interface Upstream {
+  child: ChildProcess;
+  ports: Record<string, number>;
+  counts(): Promise<Record<string, number>>;
+}
+
+async function startUpstream(role: "primary" | "shadows"): Promise<Upstream> {
+  const child = track(
+    fork(path.join(BENCH_DIR, "upstreams.ts"), [role], { execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] }),
+  );
+  const ports = await new Promise<Record<string, number>>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`upstreams ${role}: not ready after 10 s`)), 10_000);
+    child.once("exit", (code) => reject(new Error(`upstreams ${role} exited (${code})`)));
+    child.on("message", (m: { type?: string; ports?: Record<string, number> }) => {
+      if (m.type === "ready" && m.ports) {
+        clearTimeout(t);
+        resolve(m.ports);
+      }
+    });
+  });
+  return {
+    child,
+    ports,
+    counts: () =>
+      new Promise((resolve) => {
+        const on = (m: { type?: string; counts?: Record<string, number> }) => {
+          if (m.type === "counts" && m.counts) {
+            child.off("message", on);
+            resolve(m.counts);
+          }
+        };
+        child.on("message", on);
+        child.send({ type: "counts" });
+      }),
+  };
+}
+
+// --------------------------------------------------------------------- misc
+
+function versionOf(cmd: string, args: string[]): string {
+  // nginx -v and wrk -v print to stderr (wrk -v also exits 1).
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  return `${r.stdout ?? ""}${r.stderr ?? ""}`.split("\n")[0].replace(/ Copyright.*/, "").trim() || "unknown";
+}
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// --------------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const opts = parseOptions();
+  const cases = selectCases(opts.only);
+  const startedAt = new Date();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mirror-bench-"));
+  installCleanup(() => stopAll(2000));
+  const luaPath = writeWrkLua(tmp);
+
+  const cpus = os.cpus().length;
+  const machine = {
+    cpus,
+    cpuModel: os.cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    wrk: versionOf("wrk", ["-v"]),
+    nginx: nginxAvailable() ? "absent" : versionOf(NGINX_BIN, ["-v"]),
+    loadAvgAtStart: os.loadavg()[0],
+  };
+  const perCase = opts.warmup + opts.duration + 1.5;
+  console.log(
+    `mirror-proxy benchmark: ${cases.length} case(s) x (${opts.warmup} s warm-up + ${opts.duration} s) ~ ${Math.ceil(cases.length * perCase)} s\n` +
+      `wrk ${opts.threads} threads, ${opts.connections} connections, 127.0.0.1 only. ${machine.node}, ${machine.nginx}, ${machine.wrk}\n` +
+      `NOTE: wrk, the upstreams (2 Node processes) and the server under test share this machine's ${cpus} core(s), nothing pinned;\n` +
+      `      ratios within one run are the figures to read, absolute req/s are machine- and load-dependent (load avg ${machine.loadAvgAtStart.toFixed(2)}).`,
+  );
+
+  const [primary, shadows] = await Promise.all([startUpstream("primary"), startUpstream("shadows")]);
+  const P = primary.ports.primary;
+  const shadowPort = { off: null, fast: shadows.ports.fastShadow, slow: shadows.ports.slowShadow, closed: shadows.ports.closed };
+  const shadowCountKey = { off: "", fast: "fastShadow", slow: "slowShadow", closed: "" };
+  console.log(
+    `upstreams: primary :${P}, fast shadow :${shadowPort.fast}, 200 ms shadow :${shadowPort.slow}, closed port :${shadowPort.closed}\n`,
+  );
+
+  const nginxMissing = nginxAvailable();
+  const proxyMissing = fs.existsSync(opts.proxyEntry) ? null : `${opts.proxyEntry} does not exist (yet)`;
+  const results: CaseResult[] = [];
+
+  for (const [i, c] of cases.entries()) {
+    const head = `[${i + 1}/${cases.length}] ${c.id.padEnd(12)} ${c.label}`;
+    const skip = c.kind === "nginx" ? nginxMissing : c.kind === "proxy" ? proxyMissing : null;
+    if (skip) {
+      console.log(`${head}: SKIPPED (${skip})`);
+      results.push({ ...c, skipped: skip });
+      continue;
+    }
+    const t0 = Date.now();
+    process.stdout.write(`${head}: starting... `);
+    try {
+      results.push(await runCase(c, { opts, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows }));
+      const r = results[results.length - 1];
+      const w = r.wrk!;
+      console.log(
+        `${Math.round(w.rps).toLocaleString("en-US")} req/s, p50 ${w.latencyMs.p50.toFixed(2)} ms, p99 ${w.latencyMs.p99.toFixed(2)} ms` +
+          (w.non2xx ? `, ${w.non2xx} non-2xx` : "") +
+          (r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb.toFixed(1)} MB` : "") +
+          ` (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+    } catch (e) {
+      const msg = (e as Error).message;
+      console.log(`FAILED: ${msg}`);
+      results.push({ ...c, skipped: `failed: ${msg.split("\n")[0]}` });
+    }
+    await sleep(500);
+  }
+
+  await stopAll(3000);
+
+  const rows = buildRows(results);
+  const targets = evaluateTargets(results);
+  const text = renderText(rows);
+  const md = renderMarkdown(rows);
+  console.log(`\n${text}\n`);
+  console.log("Targets (issue 3):");
+  console.log(renderTargets(targets));
+  const metricsNotes = results.filter((r) => r.mirrorMetrics?.length);
+  if (metricsNotes.length) {
+    console.log("\nProxy mirror metrics at the end of each case (non-zero):");
+    for (const r of metricsNotes) console.log(`  ${r.id}:\n    ${r.mirrorMetrics!.join("\n    ")}`);
+  }
+  const notes = [
+    `req/s counts responses with status < 400 only (wrk counts >= 400 as errors; the upstreams only answer 200).`,
+    `copies/req = requests received by the shadow / requests received by the primary during the measured run.`,
+    `peak RSS: the proxy process (max of VmHWM and VmRSS sampled every 100 ms, fresh process per case); nginx: master + worker, sampled.`,
+    `wrk, upstreams and the server under test share ${cpus} core(s); nothing pinned.`,
+  ];
+
+  fs.mkdirSync(opts.out, { recursive: true });
+  const base = path.join(opts.out, `bench-${stamp(startedAt)}`);
+  const mdDoc =
+    `# mirror-proxy benchmark, ${startedAt.toISOString()}\n\n` +
+    `${machine.cpus} x ${machine.cpuModel}; ${machine.node}; ${machine.nginx}; ${machine.wrk}; ` +
+    `wrk ${opts.threads} threads, ${opts.connections} connections, ${opts.warmup} s warm-up + ${opts.duration} s per case.\n\n` +
+    `${md}\n\n## Targets\n\n| status | target | measured |\n|---|---|---|\n` +
+    targets.map((t) => `| ${t.status} | ${t.name} | ${t.measured} |`).join("\n") +
+    `\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
+  const json = JSON.stringify({ startedAt, machine, options: opts, results, rows, targets, notes }, null, 2);
+  for (const [file, body] of [
+    [`${base}.md`, mdDoc],
+    [`${base}.json`, json],
+    [path.join(opts.out, "latest.md"), mdDoc],
+    [path.join(opts.out, "latest.json"), json],
+  ]) {
+    fs.writeFileSync(file, body);
+  }
+  console.log(`\n${notes.map((n) => `note: ${n}`).join("\n")}`);
+  console.log(`\nwrote ${base}.md and ${base}.json (also latest.md / latest.json)`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+interface CaseEnv {
+  opts: Options;
+  tmp: string;
+  luaPath: string;
+  P: number;
+  shadowPort: number | null;
+  shadowKey: string;
+  primary: Upstream;
+  shadows: Upstream;
+}
+
+async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
+  const { opts } = env;
+  if (c.shadow === "closed" && env.shadowPort !== null && (await canConnect(env.shadowPort))) {
+    throw new Error(`the "closed" port ${env.shadowPort} accepts connections now (taken by another process)`);
+  }
+  let url: string;
+  let pid: number | undefined;
+  let tree = false;
+  let stop = async () => {};
+  let proxy: RunningProxy | undefined;
+  const dir = path.join(env.tmp, c.id);
+  fs.mkdirSync(dir, { recursive: true });
+
+  if (c.kind === "direct") {
+    url = `http://127.0.0.1:${env.P}/`;
+  } else if (c.kind === "nginx") {
+    const nginx = await startNginx({ dir, listenPort: await freePort(), primaryPort: env.P, shadowPort: env.shadowPort });
+    url = `http://127.0.0.1:${nginx.port}/`;
+    pid = nginx.child.pid;
+    tree = true;
+    stop = nginx.stop;
+  } else {
+    const configFile = path.join(dir, "mirror-proxy.yaml");
+    fs.writeFileSync(configFile, proxyConfigYaml({ primaryPort: env.P, shadowPort: env.shadowPort }));
+    proxy = await startProxy({ entry: opts.proxyEntry, configFile });
+    url = `http://127.0.0.1:${proxy.port}/`;
+    pid = proxy.child.pid;
+    stop = proxy.stop;
+  }
+
+  const rss = pid !== undefined ? sampleRss(pid, tree) : undefined;
+  try {
+    const loadAvg1 = os.loadavg()[0];
+    process.stdout.write(`warm-up ${opts.warmup} s... `);
+    await runWrk({ url, connections: opts.connections, threads: opts.threads, durationS: opts.warmup, luaPath: env.luaPath });
+    // Let the 200 ms shadow's in-flight copies of the warm-up settle.
+    await sleep(300);
+    const before = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
+    process.stdout.write(`measuring ${opts.duration} s... `);
+    const w = await runWrk({
+      url,
+      connections: opts.connections,
+      threads: opts.threads,
+      durationS: opts.duration,
+      luaPath: env.luaPath,
+    });
+    const after = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
+    const peak = rss?.stop();
+    let mirrorMetrics: string[] | undefined;
+    if (proxy) {
+      try {
+        mirrorMetrics = mirrorMetricLines(await proxy.metrics());
+      } catch (e) {
+        mirrorMetrics = [`(could not read /metrics: ${(e as Error).message})`];
+      }
+    }
+    const { stdout, ...wrk } = w;
+    return {
+      ...c,
+      wrk,
+      wrkRaw: stdout,
+      loadAvg1,
+      peakRssMb: peak ? Math.max(peak.peakSampledKb, tree ? 0 : peak.hwmKb) / 1024 : undefined,
+      received: {
+        primary: after.primary - before.primary,
+        shadow: env.shadowKey ? after[env.shadowKey] - before[env.shadowKey] : 0,
+      },
+      mirrorMetrics,
+    };
+  } finally {
+    rss?.stop();
+    await stop();
+  }
+}
+
+main().catch(async (e) => {
+  console.error(e instanceof Error ? e.message : e);
+  await stopAll(2000);
+  process.exit(1);
+});
