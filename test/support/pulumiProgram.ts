@@ -1,0 +1,100 @@
+// Runs the Pulumi program (index.ts) under Pulumi's unit-test mocks, one stack
+// config per fresh module registry, and records every resource it registers.
+// No Pulumi CLI and no cluster: the program is real, the engine is mocked.
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+  provider?: string;
+}
+
+export interface ProgramRun {
+  resources: RecordedResource[];
+  outputs: Record<string, unknown>;
+}
+
+/** The ingress gateway Service as the mocked cluster reports it. */
+export const MOCK_INGRESS_NODE_PORT = 31380;
+
+type MockOptions = {
+  /** Ports of istio-system/istio-ingressgateway in the mocked cluster. */
+  ingressPorts?: Array<{ name: string; port: number; nodePort?: number }>;
+};
+
+async function resolveOutput(pulumi: typeof import("@pulumi/pulumi"), value: unknown): Promise<unknown> {
+  // Output's internal promise rejects when an apply throws, unlike apply().
+  if (pulumi.Output.isInstance(value)) return (value as unknown as { promise(): Promise<unknown> }).promise();
+  return value;
+}
+
+/**
+ * Imports the program with the given `traffic-mirroring:*` config (plain keys,
+ * e.g. `{ mirrorPercent: "25" }`) and returns what it registered and exported.
+ * A config error surfaces as the rejection of this promise.
+ */
+export async function runProgram(config: Record<string, string>, options: MockOptions = {}): Promise<ProgramRun> {
+  const resources: RecordedResource[] = [];
+  const outputs: Record<string, unknown> = {};
+  const ingressPorts = options.ingressPorts ?? [
+    { name: "status-port", port: 15021, nodePort: 30021 },
+    { name: "http2", port: 80, nodePort: MOCK_INGRESS_NODE_PORT },
+    { name: "https", port: 443, nodePort: 30443 },
+  ];
+
+  // Each fresh copy of the Pulumi SDK adds its own process exit hooks.
+  process.setMaxListeners(100);
+  await isolatedRun();
+  return { resources, outputs };
+
+  async function isolatedRun(): Promise<void> {
+  await jest.isolateModulesAsync(async () => {
+    const pulumi: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
+    await pulumi.runtime.setMocks(
+      {
+        newResource(args) {
+          resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
+          // `Service.get` of the Istio ingress gateway: answer as a cluster would.
+          if (args.type === "kubernetes:core/v1:Service" && args.id === "istio-system/istio-ingressgateway") {
+            return { id: args.id, state: { spec: { type: "LoadBalancer", ports: ingressPorts } } };
+          }
+          return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call(args) {
+          return args.inputs;
+        },
+      },
+      "traffic-mirroring",
+      "dev",
+      false, // preview off: unknown outputs never resolve under preview
+    );
+    pulumi.runtime.setAllConfig(
+      Object.fromEntries(Object.entries(config).map(([key, value]) => [`traffic-mirroring:${key}`, value])),
+    );
+
+    const program = require("../../index");
+    // Settle every export together, so one failing apply leaves no other rejection unhandled.
+    const entries = Object.entries(program);
+    const settled = await Promise.allSettled(entries.map(([, value]) => resolveOutput(pulumi, value)));
+    settled.forEach((result, i) => {
+      if (result.status === "rejected") throw result.reason;
+      outputs[entries[i][0]] = result.value;
+    });
+    // Let the last registrations land before the caller looks.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  });
+  }
+}
+
+export function byType(run: ProgramRun, type: string): RecordedResource[] {
+  return run.resources.filter((resource) => resource.type === type);
+}
+
+export function named(run: ProgramRun, type: string, metadataName: string): RecordedResource {
+  const found = byType(run, type).find((resource) => resource.inputs.metadata?.name === metadataName);
+  if (!found) {
+    const names = byType(run, type).map((resource) => resource.inputs.metadata?.name);
+    throw new Error(`no ${type} named ${metadataName} (have: ${names.join(", ")})`);
+  }
+  return found;
+}
