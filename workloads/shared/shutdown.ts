@@ -1,4 +1,5 @@
 // Graceful stop for a container: Kubernetes sends SIGTERM, a terminal SIGINT.
+import * as os from "node:os";
 import { formatLogLine, type LogSink } from "./log.ts";
 
 export const SHUTDOWN_SIGNALS = ["SIGTERM", "SIGINT"] as const;
@@ -16,7 +17,7 @@ export interface ShutdownOptions {
 
 /**
  * First signal: stop accepting, let in-flight requests finish, exit 0.
- * A second signal while draining exits at once (status 130, as after Ctrl-C).
+ * A second signal while draining exits at once, with the shell's 128 + signal number.
  */
 export function exitOnShutdownSignals(server: Closable, options: ShutdownOptions): void {
   const now = options.now ?? (() => new Date());
@@ -26,7 +27,7 @@ export function exitOnShutdownSignals(server: Closable, options: ShutdownOptions
   const onSignal = (signal: NodeJS.Signals) => {
     if (draining) {
       options.log(formatLogLine(now(), { event: "forced-exit", signal }));
-      exit(130);
+      exit(128 + os.constants.signals[signal]);
       return;
     }
     draining = true;
