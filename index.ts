@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { DEMO_APPS, DemoApp, demoApp } from "./components/apps";
 import { PROJECT, readStackConfig } from "./components/config";
-import { DemoImage } from "./components/demoImage";
+import { WorkloadImage } from "./components/workloadImage";
 import { curlCommand, istioIngressUrl, resolveNodeIp } from "./components/ingress";
 import { gatewayRef, IstioMirror } from "./components/istioMirror";
 import { minikubeDockerEndpoint } from "./components/minikube";
@@ -38,7 +38,7 @@ function dockerProvider(): docker.Provider {
 function imageFor(app: DemoApp): pulumi.Input<string> {
   const readyMade = config.apps[app.name].image;
   if (readyMade) return readyMade;
-  return new DemoImage(`${app.name}-image`, { workload: app.name, contextDir: workloadsDir, provider: dockerProvider() })
+  return new WorkloadImage(`${app.name}-image`, { workload: app.name, contextDir: workloadsDir, provider: dockerProvider() })
     .imageRef;
 }
 

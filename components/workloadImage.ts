@@ -4,8 +4,8 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 
-export interface DemoImageArgs {
-  /** Workload folder name under the build context, e.g. `hostname`. */
+export interface WorkloadImageArgs {
+  /** Workload folder name under the build context, e.g. `hostname` or `mirror-proxy`. */
   workload: string;
   /** Docker build context: the `workloads/` folder (workloads share `shared/`). */
   contextDir: string;
@@ -54,11 +54,11 @@ export function contentTag(contextDir: string, files: string[]): string {
  * A workload image built into minikube's Docker daemon (no registry, no push),
  * tagged by content so `imagePullPolicy: IfNotPresent` still picks up changes.
  */
-export class DemoImage extends pulumi.ComponentResource {
+export class WorkloadImage extends pulumi.ComponentResource {
   readonly imageRef: pulumi.Output<string>;
 
-  constructor(name: string, args: DemoImageArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("traffic-mirroring:images:DemoImage", name, {}, opts);
+  constructor(name: string, args: WorkloadImageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("traffic-mirroring:images:WorkloadImage", name, {}, opts);
 
     const tag = contentTag(args.contextDir, imageInputs(args.contextDir, args.workload));
     const image = new docker.Image(

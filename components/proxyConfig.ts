@@ -1,0 +1,67 @@
+// Proxy mode's routing file: the very VirtualService and DestinationRule
+// objects Istio mode applies (same pure function), plus the MirrorProxy
+// document saying where each host/subset lives. Pure: the Pulumi component
+// puts it in a ConfigMap, the local stack writes it next to 127.0.0.1 ports.
+import { stringify } from "yaml";
+import { DEMO_APPS, DemoApp, VERSIONS, Version } from "./apps";
+import { StackConfig } from "./config";
+import { buildAppRouting, serviceFqdn } from "./routing";
+
+export const PROXY_API_VERSION = "traffic-mirroring/v1";
+/** Ports of the proxy container: traffic, and admin (metrics, probes). */
+export const PROXY_PORTS = { listen: 8080, admin: 9901 };
+/** Shadow settings the stack renders (the proxy's documented defaults). */
+export const PROXY_SHADOW_DEFAULTS = {
+  shadowHostSuffix: "-shadow",
+  maxShadowInFlight: 256,
+  maxMirrorBodyBytes: 1048576,
+  shadowTimeoutMs: 5000,
+};
+
+/** Base URL of one version of an app. */
+export type UpstreamLocator = (app: DemoApp, version: Version) => string;
+
+/** In the cluster: the per-version Services `<app>-v1`, `<app>-v2`. */
+export function inClusterUpstreams(namespace: string): UpstreamLocator {
+  return (app, version) => `http://${app.name}-${version}.${namespace}.svc.cluster.local:${app.servicePort}`;
+}
+
+export interface ProxyConfigInput {
+  config: StackConfig;
+  upstreams: UpstreamLocator;
+  ports?: { listen: number; admin: number };
+}
+
+/** The documents of the proxy's routing file, in apply order. */
+export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
+  const { config } = input;
+  const routingDocs = DEMO_APPS.flatMap((app) => {
+    const routing = buildAppRouting({
+      app,
+      settings: config.apps[app.name],
+      namespace: config.namespace,
+      mirrorCookie: config.mirrorCookie,
+    });
+    return [routing.destinationRule, routing.virtualService];
+  });
+  // Keyed exactly as the destinations name them: `<fqdn>/<subset>`.
+  const upstreams = Object.fromEntries(
+    DEMO_APPS.flatMap((app) =>
+      VERSIONS.map((version) => [`${serviceFqdn(app.name, config.namespace)}/${version}`, input.upstreams(app, version)]),
+    ),
+  );
+  const ports = input.ports ?? PROXY_PORTS;
+  const proxyDoc = {
+    apiVersion: PROXY_API_VERSION,
+    kind: "MirrorProxy",
+    metadata: { name: "mirror-proxy", namespace: config.namespace },
+    spec: { listen: ports.listen, admin: ports.admin, upstreams, ...PROXY_SHADOW_DEFAULTS },
+  };
+  return [...routingDocs, proxyDoc];
+}
+
+/** The routing file as multi-document YAML. */
+export function renderMirrorProxyYaml(input: ProxyConfigInput): string {
+  const header = "# Rendered by the traffic-mirroring stack: Istio routing served by the mirror proxy.\n";
+  return header + renderMirrorProxyDocuments(input).map((doc) => `---\n${stringify(doc)}`).join("");
+}
