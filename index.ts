@@ -5,63 +5,95 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { DEMO_APPS, DemoApp, demoApp } from "./components/apps";
 import { PROJECT, readStackConfig } from "./components/config";
-import { WorkloadImage } from "./components/workloadImage";
 import { curlCommand, istioIngressUrl, resolveNodeIp } from "./components/ingress";
 import { gatewayRef, IstioMirror } from "./components/istioMirror";
+import { chooseMesh } from "./components/meshDetect";
 import { minikubeDockerEndpoint } from "./components/minikube";
+import { MirrorProxy } from "./components/mirrorProxy";
 import { DemoNamespace } from "./components/namespace";
+import { inClusterUpstreams, renderMirrorProxyYaml } from "./components/proxyConfig";
 import { buildAppRouting } from "./components/routing";
 import { VersionedService } from "./components/versionedService";
+import { WorkloadImage } from "./components/workloadImage";
 
 const config = readStackConfig();
 const nodeIp = resolveNodeIp(config.nodeIp);
 const workloadsDir = path.join(__dirname, "workloads");
 
-const namespace = new DemoNamespace("demo", { name: config.namespace, istioInjection: config.mesh === "istio" });
-
-// Images are built into minikube's Docker daemon, except for apps given a
-// ready-made `apps.<app>.image`; the provider is made only when needed.
+// Images are built into minikube's Docker daemon, except where a ready-made
+// image is configured; the provider is made only when something is built.
 let minikubeDocker: docker.Provider | undefined;
 function dockerProvider(): docker.Provider {
   if (minikubeDocker) return minikubeDocker;
   const endpoint = minikubeDockerEndpoint();
   if (!endpoint) {
     throw new pulumi.RunError(
-      "cannot reach minikube's Docker daemon to build the demo images: run `eval $(minikube docker-env)` first, " +
-        `or give ready-made images with: pulumi config set --path ${PROJECT}:apps.<app>.image <image>`,
+      "cannot reach minikube's Docker daemon to build the images: run `eval $(minikube docker-env)` first, " +
+        `or give ready-made images with: pulumi config set --path ${PROJECT}:apps.<app>.image <image> ` +
+        `(and ${PROJECT}:proxyImage in proxy mode)`,
     );
   }
   minikubeDocker = new docker.Provider("minikube-docker", { host: endpoint.host, certPath: endpoint.certPath });
   return minikubeDocker;
 }
 
-function imageFor(app: DemoApp): pulumi.Input<string> {
-  const readyMade = config.apps[app.name].image;
+function image(workload: string, readyMade: string | undefined): pulumi.Input<string> {
   if (readyMade) return readyMade;
-  return new WorkloadImage(`${app.name}-image`, { workload: app.name, contextDir: workloadsDir, provider: dockerProvider() })
-    .imageRef;
+  return new WorkloadImage(`${workload}-image`, { workload, contextDir: workloadsDir, provider: dockerProvider() }).imageRef;
 }
 
-for (const app of DEMO_APPS) {
-  new VersionedService(app.name, { app, namespace: namespace.name, image: imageFor(app) });
+function curlCommands(url: string) {
+  const cookie = `${config.mirrorCookie.name}=${config.mirrorCookie.value}`;
+  const app = (name: "hostname" | "movies"): [DemoApp, (typeof config.apps)["hostname"]] => [demoApp(name), config.apps[name]];
+  return {
+    hostname: curlCommand(url, ...app("hostname")),
+    hostnameMirrored: curlCommand(url, ...app("hostname"), cookie),
+    movies: curlCommand(url, ...app("movies")),
+  };
 }
 
-const routings = DEMO_APPS.map((app) =>
-  buildAppRouting({
-    app,
-    settings: config.apps[app.name],
-    namespace: config.namespace,
-    mirrorCookie: config.mirrorCookie,
-    gateways: [gatewayRef(config.namespace)],
-  }),
-);
-new IstioMirror("mirror", { namespace: namespace.name, namespaceName: config.namespace, routings });
+/** Deploys the data plane `mesh: auto` resolves to (known only once the cluster is asked). */
+async function deploy() {
+  const { mesh, reason } = await chooseMesh(config.mesh);
+  pulumi.log.info(`data plane: ${mesh} (${reason})`);
 
-export const mesh = config.mesh;
-export const ingressUrl = istioIngressUrl(nodeIp);
-const cookie = `${config.mirrorCookie.name}=${config.mirrorCookie.value}`;
-export const curl = ingressUrl.apply((url) => ({
-  hostname: curlCommand(url, demoApp("hostname"), config.apps.hostname),
-  hostnameMirrored: curlCommand(url, demoApp("hostname"), config.apps.hostname, cookie),
-  movies: curlCommand(url, demoApp("movies"), config.apps.movies),
-}));
+  const namespace = new DemoNamespace("demo", { name: config.namespace, istioInjection: mesh === "istio" });
+  for (const app of DEMO_APPS) {
+    new VersionedService(app.name, {
+      app,
+      namespace: namespace.name,
+      image: image(app.name, config.apps[app.name].image),
+      perVersionServices: mesh === "proxy",
+    });
+  }
+
+  let ingressUrl: pulumi.Output<string>;
+  if (mesh === "istio") {
+    const routings = DEMO_APPS.map((app) =>
+      buildAppRouting({
+        app,
+        settings: config.apps[app.name],
+        namespace: config.namespace,
+        mirrorCookie: config.mirrorCookie,
+        gateways: [gatewayRef(config.namespace)],
+      }),
+    );
+    new IstioMirror("mirror", { namespace: namespace.name, namespaceName: config.namespace, routings });
+    ingressUrl = istioIngressUrl(nodeIp);
+  } else {
+    const proxy = new MirrorProxy("mirror-proxy", {
+      namespace: namespace.name,
+      image: image("mirror-proxy", config.proxyImage),
+      routingYaml: renderMirrorProxyYaml({ config, upstreams: inClusterUpstreams(config.namespace) }),
+    });
+    ingressUrl = pulumi.interpolate`http://${nodeIp}:${proxy.nodePort}`;
+  }
+
+  return { mesh, ingressUrl };
+}
+
+// Plain promises (not pulumi.output) so that a failed deploy is reported once, by the exports.
+const deployed = deploy();
+export const mesh = deployed.then((stack) => stack.mesh);
+export const ingressUrl = deployed.then((stack) => stack.ingressUrl);
+export const curl = deployed.then((stack) => stack.ingressUrl.apply(curlCommands));

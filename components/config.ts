@@ -10,13 +10,11 @@ export const PROJECT = "traffic-mirroring";
 /** Data planes: Istio's sidecars/gateway, our own mirror proxy, or detect. */
 export const MESHES = ["istio", "proxy", "auto"] as const;
 export type Mesh = (typeof MESHES)[number];
-/** What this version of the program can deploy (proxy mode comes next). */
-export const AVAILABLE_MESHES: readonly Mesh[] = ["istio"];
 
 /** Defaults; Pulumi.yaml declares the same values (a test keeps them equal). */
 export const DEFAULTS = {
   mirrorPercent: 100,
-  mesh: "istio" as Mesh,
+  mesh: "auto" as Mesh,
   namespace: "mirror-demo",
   mirrorCookie: "user=test",
 };
@@ -28,6 +26,7 @@ export interface RawStackConfig {
   namespace?: unknown;
   mirrorCookie?: unknown;
   nodeIp?: unknown;
+  proxyImage?: unknown;
   /** JSON text of the `apps` object (set with `pulumi config set --path`). */
   apps?: unknown;
 }
@@ -48,6 +47,8 @@ export interface StackConfig {
   mirrorCookie: { name: string; value: string };
   /** Node IP for the ingress URL; else `minikube ip` is asked. */
   nodeIp?: string;
+  /** A ready-made mirror-proxy image instead of building `workloads/mirror-proxy`. */
+  proxyImage?: string;
   apps: Record<AppName, AppSettings>;
 }
 
@@ -90,6 +91,7 @@ const rawSchema = z.object({
     .optional(),
   mirrorCookie: z.string().regex(COOKIE, { error: "a cookie as name=value, e.g. user=test" }).optional(),
   nodeIp: z.string().regex(/^[A-Za-z0-9.:-]+$/, { error: "an IP address or host name" }).optional(),
+  proxyImage: z.string().min(1, { error: "an image reference" }).optional(),
   apps: appsSchema.optional(),
 });
 
@@ -150,14 +152,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
   const parsed = rawSchema.safeParse(input);
   if (!parsed.success) problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(input, issue)));
 
-  const mesh = parsed.success ? (parsed.data.mesh ?? DEFAULTS.mesh) : undefined;
-  if (mesh && !AVAILABLE_MESHES.includes(mesh)) {
-    problems.push(
-      `${keyName(["mesh"])} = ${JSON.stringify(mesh)}: not available yet; this version deploys ` +
-        `${AVAILABLE_MESHES.join(", ")} only (the mirror proxy data plane comes with proxy mode)`,
-    );
-  }
-  if (problems.length > 0 || !parsed.success || !mesh) throw new StackConfigError(problems);
+  if (problems.length > 0 || !parsed.success) throw new StackConfigError(problems);
 
   const data = parsed.data;
   const globalPercent = data.mirrorPercent ?? DEFAULTS.mirrorPercent;
@@ -176,10 +171,11 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
 
   const [cookieName, cookieValue] = (data.mirrorCookie ?? DEFAULTS.mirrorCookie).split(/=(.*)/s);
   return {
-    mesh,
+    mesh: data.mesh ?? DEFAULTS.mesh,
     namespace: data.namespace ?? DEFAULTS.namespace,
     mirrorCookie: { name: cookieName, value: cookieValue },
     ...(data.nodeIp ? { nodeIp: data.nodeIp } : {}),
+    ...(data.proxyImage ? { proxyImage: data.proxyImage } : {}),
     apps,
   };
 }
@@ -194,6 +190,7 @@ export function readStackConfig(config = new pulumi.Config(PROJECT)): StackConfi
     namespace: get("namespace"),
     mirrorCookie: get("mirrorCookie"),
     nodeIp: get("nodeIp"),
+    proxyImage: get("proxyImage"),
     apps: get("apps"),
   };
   try {

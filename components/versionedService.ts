@@ -11,6 +11,8 @@ export interface VersionedServiceArgs {
   image: pulumi.Input<string>;
   /** Replicas per version. */
   replicas?: number;
+  /** Also Services `<app>-v1`, `<app>-v2` (proxy mode routes to each version by name). */
+  perVersionServices?: boolean;
 }
 
 /** Pod hygiene from the design: non-root, read-only root, no capabilities. */
@@ -105,6 +107,23 @@ export class VersionedService extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+
+    if (args.perVersionServices) {
+      for (const version of VERSIONS) {
+        const labels = { app: app.name, version };
+        new k8s.core.v1.Service(
+          `${app.name}-${version}`,
+          {
+            metadata: { name: `${app.name}-${version}`, namespace: args.namespace, labels },
+            spec: {
+              selector: labels,
+              ports: [{ name: "http", port: app.servicePort, targetPort: "http", protocol: "TCP" }],
+            },
+          },
+          { parent: this },
+        );
+      }
+    }
 
     this.serviceName = service.metadata.name;
     this.deploymentNames = deployments.map((deployment) => deployment.metadata.name);

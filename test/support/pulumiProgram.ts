@@ -20,12 +20,26 @@ export const MOCK_INGRESS_NODE_PORT = 31380;
 type MockOptions = {
   /** Ports of istio-system/istio-ingressgateway in the mocked cluster. */
   ingressPorts?: Array<{ name: string; port: number; nodePort?: number }>;
+  /** How `mesh: auto` decides; by default the mocked cluster serves Istio's CRD. */
+  detectMesh?: () => Promise<{ mesh: "istio" | "proxy"; reason: string }>;
 };
 
+/** Node port the mocked API server gives NodePort Services that ask for none. */
+export const MOCK_ALLOCATED_NODE_PORT = 30999;
+
+/** What the API server fills in: node ports of NodePort Services. */
+function serverState(type: string, inputs: Record<string, any>): Record<string, any> {
+  if (type !== "kubernetes:core/v1:Service" || inputs.spec?.type !== "NodePort") return inputs;
+  const ports = inputs.spec.ports.map((port: any) => ({ nodePort: MOCK_ALLOCATED_NODE_PORT, ...port }));
+  return { ...inputs, spec: { ...inputs.spec, ports } };
+}
+
 async function resolveOutput(pulumi: typeof import("@pulumi/pulumi"), value: unknown): Promise<unknown> {
+  // Stack exports may be promises of outputs: await, then unwrap.
+  const settled = await value;
   // Output's internal promise rejects when an apply throws, unlike apply().
-  if (pulumi.Output.isInstance(value)) return (value as unknown as { promise(): Promise<unknown> }).promise();
-  return value;
+  if (pulumi.Output.isInstance(settled)) return (settled as unknown as { promise(): Promise<unknown> }).promise();
+  return settled;
 }
 
 /**
@@ -58,7 +72,7 @@ export async function runProgram(config: Record<string, string>, options: MockOp
           if (args.type === "kubernetes:core/v1:Service" && args.id === "istio-system/istio-ingressgateway") {
             return { id: args.id, state: { spec: { type: "LoadBalancer", ports: ingressPorts } } };
           }
-          return { id: `${args.name}-id`, state: args.inputs };
+          return { id: `${args.name}-id`, state: serverState(args.type, args.inputs) };
         },
         call(args) {
           return args.inputs;
@@ -72,6 +86,9 @@ export async function runProgram(config: Record<string, string>, options: MockOp
       Object.fromEntries(Object.entries(config).map(([key, value]) => [`traffic-mirroring:${key}`, value])),
     );
 
+    const detectMesh =
+      options.detectMesh ?? (async () => ({ mesh: "istio" as const, reason: "the mocked cluster serves the CRD" }));
+    require("../../components/meshDetect").setMeshDetector(detectMesh);
     const program = require("../../index");
     // Settle every export together, so one failing apply leaves no other rejection unhandled.
     const entries = Object.entries(program);

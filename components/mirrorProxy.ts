@@ -1,0 +1,131 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "node:crypto";
+import { PROXY_PORTS } from "./proxyConfig";
+import { RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY } from "./versionedService";
+
+export const PROXY_NAME = "mirror-proxy";
+/** Where the ConfigMap is mounted; the proxy watches it for updates. */
+export const PROXY_CONFIG_DIR = "/etc/mirror-proxy";
+export const PROXY_CONFIG_FILE = "routing.yaml";
+export const CONFIG_CHECKSUM_ANNOTATION = "traffic-mirroring/config-checksum";
+
+export interface MirrorProxyArgs {
+  /** Namespace to deploy into. */
+  namespace: pulumi.Input<string>;
+  /** The proxy image (built from workloads/mirror-proxy, or ready-made). */
+  image: pulumi.Input<string>;
+  /** The routing file: Istio VirtualService/DestinationRule + MirrorProxy documents. */
+  routingYaml: string;
+  /** Proxy pods; at least 2 so a disruption never takes the ingress down. */
+  replicas?: number;
+}
+
+/** Short content hash of the routing: a change rolls the proxy pods. */
+export function configChecksum(routingYaml: string): string {
+  return createHash("sha256").update(routingYaml).digest("hex").slice(0, 16);
+}
+
+/**
+ * Our mirror proxy as the ingress when Istio is absent: ConfigMap with the
+ * routing, a Deployment of at least 2 replicas with probes on the admin port,
+ * a PodDisruptionBudget, and a NodePort Service.
+ */
+export class MirrorProxy extends pulumi.ComponentResource {
+  readonly serviceName: pulumi.Output<string>;
+  readonly nodePort: pulumi.Output<number>;
+
+  constructor(name: string, args: MirrorProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("traffic-mirroring:proxy:MirrorProxy", name, {}, opts);
+    const labels = { app: PROXY_NAME };
+    const replicas = Math.max(2, args.replicas ?? 2);
+
+    const configMap = new k8s.core.v1.ConfigMap(
+      PROXY_NAME,
+      {
+        metadata: { name: PROXY_NAME, namespace: args.namespace, labels },
+        data: { [PROXY_CONFIG_FILE]: args.routingYaml },
+      },
+      { parent: this },
+    );
+
+    const adminProbe = (path: string) => ({ httpGet: { path, port: "admin" } });
+    new k8s.apps.v1.Deployment(
+      PROXY_NAME,
+      {
+        metadata: { name: PROXY_NAME, namespace: args.namespace, labels },
+        spec: {
+          replicas,
+          selector: { matchLabels: labels },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          template: {
+            metadata: {
+              labels,
+              annotations: { [CONFIG_CHECKSUM_ANNOTATION]: configChecksum(args.routingYaml) },
+            },
+            spec: {
+              securityContext: RESTRICTED_POD_SECURITY,
+              automountServiceAccountToken: false,
+              // The proxy drains in-flight primaries on SIGTERM; give it the time.
+              terminationGracePeriodSeconds: 30,
+              containers: [
+                {
+                  name: PROXY_NAME,
+                  image: args.image,
+                  imagePullPolicy: "IfNotPresent",
+                  args: ["--config", `${PROXY_CONFIG_DIR}/${PROXY_CONFIG_FILE}`],
+                  ports: [
+                    { name: "http", containerPort: PROXY_PORTS.listen, protocol: "TCP" },
+                    { name: "admin", containerPort: PROXY_PORTS.admin, protocol: "TCP" },
+                  ],
+                  readinessProbe: { ...adminProbe("/readyz"), periodSeconds: 5, failureThreshold: 2 },
+                  livenessProbe: { ...adminProbe("/healthz"), initialDelaySeconds: 5, periodSeconds: 10 },
+                  resources: {
+                    requests: { cpu: "50m", memory: "64Mi" },
+                    limits: { cpu: "1", memory: "160Mi" },
+                  },
+                  securityContext: RESTRICTED_CONTAINER_SECURITY,
+                  volumeMounts: [{ name: "routing", mountPath: PROXY_CONFIG_DIR, readOnly: true }],
+                  // Let the Service drop the pod before the proxy stops accepting.
+                  lifecycle: { preStop: { exec: { command: ["sleep", "3"] } } },
+                },
+              ],
+              volumes: [{ name: "routing", configMap: { name: configMap.metadata.name } }],
+            },
+          },
+        },
+      },
+      { parent: this },
+    );
+
+    new k8s.policy.v1.PodDisruptionBudget(
+      PROXY_NAME,
+      {
+        metadata: { name: PROXY_NAME, namespace: args.namespace, labels },
+        spec: { minAvailable: 1, selector: { matchLabels: labels } },
+      },
+      { parent: this },
+    );
+
+    const service = new k8s.core.v1.Service(
+      PROXY_NAME,
+      {
+        metadata: { name: PROXY_NAME, namespace: args.namespace, labels },
+        spec: {
+          type: "NodePort",
+          selector: labels,
+          ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
+        },
+      },
+      { parent: this },
+    );
+
+    this.serviceName = service.metadata.name;
+    this.nodePort = service.spec.ports.apply((ports) => {
+      const nodePort = ports.find((port) => port.name === "http")?.nodePort;
+      if (!nodePort) throw new Error(`Service ${PROXY_NAME} was given no node port`);
+      return nodePort;
+    });
+    this.registerOutputs({ serviceName: this.serviceName, nodePort: this.nodePort });
+  }
+}
