@@ -30,6 +30,13 @@ export async function stopChild(child: ChildProcess, sig: NodeJS.Signals = "SIGT
   }
 }
 
+/** Pids of every tracked child and of their direct children (nginx's worker). */
+export function trackedPids(): number[] {
+  const pids: number[] = [];
+  for (const c of children) if (c.pid !== undefined && alive(c)) pids.push(c.pid, ...childPids(c.pid));
+  return pids;
+}
+
 /** Synchronous last-resort kill of every tracked child (used on exit paths). */
 export function killAllSync(): void {
   for (const c of children) {
@@ -188,4 +195,56 @@ export function sampleRss(pid: number, tree: boolean, intervalMs = 100): { stop(
 /** Stops every tracked child (SIGTERM, then SIGKILL after graceMs). */
 export async function stopAll(graceMs = 3000): Promise<void> {
   await Promise.all([...children].map((c) => stopChild(c, "SIGTERM", graceMs)));
+}
+
+interface CpuSnapshot {
+  busy: number;
+  total: number;
+  perPid: Map<number, number>;
+}
+
+function cpuSnapshot(pids: number[]): CpuSnapshot {
+  // /proc/stat "cpu" line: user nice system idle iowait irq softirq steal ...
+  const f = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const perPid = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      // Fields after the ")" of comm: utime is the 12th, stime the 13th.
+      const rest = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      perPid.set(pid, Number(rest[11]) + Number(rest[12]));
+    } catch {
+      /* gone */
+    }
+  }
+  // Busy = user + nice + system + steal: irq/softirq (loopback networking) is
+  // charged to no process, so it is left out of both sides.
+  return { busy: f[0] + f[1] + f[2] + f[7], total, perPid };
+}
+
+export interface CpuShare {
+  /** Whole machine busy, % of all cores. */
+  busyPct: number;
+  /** CPU used by processes this benchmark did not start, % of all cores. */
+  otherPct: number;
+}
+
+/**
+ * Measures how busy the machine is between start and stop, and how much of it
+ * came from processes other than the benchmark's own (wrk, upstreams, server
+ * under test): a noise indicator on a shared machine.
+ */
+export function cpuMeter(): { stop(): CpuShare } {
+  const start = cpuSnapshot([process.pid, ...trackedPids()]);
+  return {
+    stop() {
+      const end = cpuSnapshot([process.pid, ...trackedPids()]);
+      const total = end.total - start.total;
+      let ours = 0;
+      for (const [pid, t] of end.perPid) ours += t - (start.perPid.get(pid) ?? 0);
+      if (total <= 0) return { busyPct: 0, otherPct: 0 };
+      const busy = end.busy - start.busy;
+      return { busyPct: (100 * busy) / total, otherPct: Math.max(0, (100 * (busy - ours)) / total) };
+    },
+  };
 }

@@ -64,6 +64,8 @@ export interface CaseResult {
   mirrorMetrics?: string[];
   /** 1-minute load average when the case started. */
   loadAvg1?: number;
+  /** Machine CPU during the measured run, % of all cores: total and not ours. */
+  cpu?: { busyPct: number; otherPct: number };
   /** wrk's raw output for the measured run. */
   wrkRaw?: string;
 }
@@ -82,6 +84,8 @@ export interface Row {
   peakRssMb?: number;
   /** Copies received by the shadow per request received by the primary. */
   copiesPerRequest?: number;
+  /** CPU used by processes outside the benchmark during the run, % of all cores. */
+  otherCpuPct?: number;
 }
 
 export function buildRows(results: CaseResult[]): Row[] {
@@ -106,11 +110,12 @@ export function buildRows(results: CaseResult[]): Row[] {
       peakRssMb: r.peakRssMb,
       copiesPerRequest:
         r.shadow !== "off" && r.received && r.received.primary > 0 ? r.received.shadow / r.received.primary : undefined,
+      otherCpuPct: r.cpu?.otherPct,
     };
   });
 }
 
-const HEAD = ["case", "req/s", "p50 ms", "p99 ms", "non-2xx", "sock err", "x nginx same", "x proxy off", "peak RSS MB", "copies/req"];
+const HEAD = ["case", "req/s", "p50 ms", "p99 ms", "non-2xx", "sock err", "x nginx same", "x proxy off", "peak RSS MB", "copies/req", "other CPU %"];
 
 function fmt(n: number | undefined, digits: number): string {
   if (n === undefined || !Number.isFinite(n)) return "-";
@@ -118,7 +123,7 @@ function fmt(n: number | undefined, digits: number): string {
 }
 
 function cells(r: Row): string[] {
-  if (r.skipped) return [r.id, `skipped: ${r.skipped}`, "", "", "", "", "", "", "", ""];
+  if (r.skipped) return [r.id, `skipped: ${r.skipped}`, ...HEAD.slice(2).map(() => "")];
   return [
     r.id,
     fmt(r.rps, 0),
@@ -130,6 +135,7 @@ function cells(r: Row): string[] {
     r.vsProxyOff === undefined ? "-" : fmt(r.vsProxyOff, 2),
     fmt(r.peakRssMb, 1),
     r.copiesPerRequest === undefined ? "-" : fmt(r.copiesPerRequest, 2),
+    fmt(r.otherCpuPct, 0),
   ];
 }
 

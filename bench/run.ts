@@ -7,10 +7,10 @@ import { fork, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { NGINX_BIN, mirrorMetricLines, proxyConfigYaml } from "./configs.ts";
-import { canConnect, freePort, installCleanup, sampleRss, stopAll, track } from "./procs.ts";
-import { PROXY_ENTRY_TS, nginxAvailable, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
+import { canConnect, cpuMeter, freePort, installCleanup, sampleRss, stopAll, track } from "./procs.ts";
+import { PROXY_ENTRY_TS, buildProxyJs, nginxAvailable, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
 import {
   buildRows,
   evaluateTargets,
@@ -31,7 +31,9 @@ interface Options {
   threads: number;
   only?: string;
   out: string;
-  proxyEntry: string;
+  proxyBuild: "js" | "ts";
+  proxyEntry?: string;
+  proxyNodeArgs: string;
 }
 
 function positive(name: string) {
@@ -52,7 +54,13 @@ function parseOptions(): Options {
     .option("--threads <n>", "wrk threads", positive("--threads"), 2)
     .option("--only <cases>", "comma list of case ids, kinds (direct, proxy, nginx) or shadows (off, fast, slow, closed)")
     .option("--out <dir>", "where the markdown table and raw JSON go", path.join(BENCH_DIR, "results"))
-    .option("--proxy-entry <file>", "entry point of the proxy (.ts or emitted .js)", PROXY_ENTRY_TS)
+    .addOption(
+      new Option("--proxy-build <how>", "run the proxy from JavaScript emitted by tsc (as in its image) or from its .ts sources")
+        .choices(["js", "ts"])
+        .default("js"),
+    )
+    .option("--proxy-entry <file>", "run this proxy entry point instead (overrides --proxy-build)")
+    .option("--proxy-node-args <args>", "extra node flags for the proxy process, space-separated (e.g. \"--max-semi-space-size=4\")", "")
     .parse();
   return program.opts<Options>();
 }
@@ -137,6 +145,15 @@ async function main(): Promise<void> {
       `      ratios within one run are the figures to read, absolute req/s are machine- and load-dependent (load avg ${machine.loadAvgAtStart.toFixed(2)}).`,
   );
 
+  const idle = cpuMeter();
+  await sleep(1000);
+  const before = idle.stop();
+  if (before.otherPct > 10) {
+    console.log(
+      `WARNING: other processes already use ${before.otherPct.toFixed(0)}% of the machine's CPU: figures will be noisy ` +
+        `(column "other CPU %" shows it per case).`,
+    );
+  }
   const [primary, shadows] = await Promise.all([startUpstream("primary"), startUpstream("shadows")]);
   const P = primary.ports.primary;
   const shadowPort = { off: null, fast: shadows.ports.fastShadow, slow: shadows.ports.slowShadow, closed: shadows.ports.closed };
@@ -146,7 +163,20 @@ async function main(): Promise<void> {
   );
 
   const nginxMissing = nginxAvailable();
-  const proxyMissing = fs.existsSync(opts.proxyEntry) ? null : `${opts.proxyEntry} does not exist (yet)`;
+  let proxyEntry = opts.proxyEntry ?? PROXY_ENTRY_TS;
+  let proxyMissing = fs.existsSync(proxyEntry) ? null : `${proxyEntry} does not exist (yet)`;
+  if (!proxyMissing && !opts.proxyEntry && opts.proxyBuild === "js" && cases.some((c) => c.kind === "proxy")) {
+    try {
+      const built = buildProxyJs(tmp);
+      proxyEntry = built.entry;
+      console.log(`proxy: compiled with tsc (workloads/tsconfig.build.json) -> ${proxyEntry}`);
+      if (built.warnings) console.log(`proxy: tsc reported (JS emitted anyway):\n${built.warnings}`);
+    } catch (e) {
+      proxyMissing = `could not compile: ${(e as Error).message.split("\n")[0]}`;
+    }
+  } else if (!proxyMissing && cases.some((c) => c.kind === "proxy")) {
+    console.log(`proxy: ${proxyEntry}`);
+  }
   const results: CaseResult[] = [];
 
   for (const [i, c] of cases.entries()) {
@@ -160,13 +190,14 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     process.stdout.write(`${head}: starting... `);
     try {
-      results.push(await runCase(c, { opts, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows }));
+      results.push(await runCase(c, { opts, proxyEntry, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows }));
       const r = results[results.length - 1];
       const w = r.wrk!;
       console.log(
         `${Math.round(w.rps).toLocaleString("en-US")} req/s, p50 ${w.latencyMs.p50.toFixed(2)} ms, p99 ${w.latencyMs.p99.toFixed(2)} ms` +
           (w.non2xx ? `, ${w.non2xx} non-2xx` : "") +
           (r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb.toFixed(1)} MB` : "") +
+          (r.cpu && r.cpu.otherPct > 10 ? `, other processes used ${r.cpu.otherPct.toFixed(0)}% CPU` : "") +
           ` (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
       );
     } catch (e) {
@@ -195,7 +226,8 @@ async function main(): Promise<void> {
     `req/s counts responses with status < 400 only (wrk counts >= 400 as errors; the upstreams only answer 200).`,
     `copies/req = requests received by the shadow / requests received by the primary during the measured run.`,
     `peak RSS: the proxy process (max of VmHWM and VmRSS sampled every 100 ms, fresh process per case); nginx: master + worker, sampled.`,
-    `wrk, upstreams and the server under test share ${cpus} core(s); nothing pinned.`,
+    `wrk, upstreams and the server under test share ${cpus} core(s); nothing pinned. ` +
+      `"other CPU %" = CPU used during the measured run by processes the benchmark did not start (% of all cores): noise.`,
   ];
 
   fs.mkdirSync(opts.out, { recursive: true });
@@ -223,6 +255,7 @@ async function main(): Promise<void> {
 
 interface CaseEnv {
   opts: Options;
+  proxyEntry: string;
   tmp: string;
   luaPath: string;
   P: number;
@@ -256,7 +289,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
   } else {
     const configFile = path.join(dir, "mirror-proxy.yaml");
     fs.writeFileSync(configFile, proxyConfigYaml({ primaryPort: env.P, shadowPort: env.shadowPort }));
-    proxy = await startProxy({ entry: opts.proxyEntry, configFile });
+    proxy = await startProxy({ entry: env.proxyEntry, configFile, nodeArgs: opts.proxyNodeArgs.split(/\s+/).filter(Boolean) });
     url = `http://127.0.0.1:${proxy.port}/`;
     pid = proxy.child.pid;
     stop = proxy.stop;
@@ -271,6 +304,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
     await sleep(300);
     const before = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
     process.stdout.write(`measuring ${opts.duration} s... `);
+    const meter = cpuMeter();
     const w = await runWrk({
       url,
       connections: opts.connections,
@@ -278,6 +312,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
       durationS: opts.duration,
       luaPath: env.luaPath,
     });
+    const cpu = meter.stop();
     const after = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
     const peak = rss?.stop();
     let mirrorMetrics: string[] | undefined;
@@ -294,6 +329,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
       wrk,
       wrkRaw: stdout,
       loadAvg1,
+      cpu,
       peakRssMb: peak ? Math.max(peak.peakSampledKb, tree ? 0 : peak.hwmKb) / 1024 : undefined,
       received: {
         primary: after.primary - before.primary,

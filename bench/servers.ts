@@ -1,5 +1,5 @@
 // The processes the benchmark drives: wrk, nginx and the mirror proxy.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -121,7 +121,7 @@ export interface RunningProxy {
 
 export async function startProxy(o: { entry: string; configFile: string; nodeArgs?: string[] }): Promise<RunningProxy> {
   const child = track(
-    spawn(process.execPath, [...(o.nodeArgs ?? []), o.entry, "--config", o.configFile, "--listen", "0", "--admin", "0"], {
+    spawn(process.execPath, [...(o.nodeArgs ?? []), o.entry, "--config", o.configFile, "--listen", "0", "--admin", "0", "--host", "127.0.0.1"], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, NODE_ENV: "production" },
     }),
@@ -163,3 +163,43 @@ function httpGet(url: string): Promise<string> {
   });
 }
 
+
+/**
+ * Emits the proxy's JavaScript (as its image does: workloads/tsconfig.build.json)
+ * into dir, for a production-like run without Node's TypeScript stripping
+ * (which also loads a WASM transpiler: ~25 MB more RSS). Returns the entry
+ * point, or throws with tsc's output when nothing was emitted.
+ */
+export function buildProxyJs(dir: string): { entry: string; warnings: string } {
+  const root = process.cwd();
+  const outDir = path.join(dir, "proxy-js");
+  const tsconfig = path.join(dir, "tsconfig.proxy.json");
+  fs.writeFileSync(
+    tsconfig,
+    JSON.stringify(
+      {
+        extends: path.join(root, "workloads", "tsconfig.build.json"),
+        compilerOptions: {
+          outDir,
+          rootDir: path.join(root, "workloads"),
+          noEmit: false,
+          typeRoots: [path.join(root, "node_modules", "@types")],
+        },
+        include: [path.join(root, PROXY_DIR, "src", "**", "*.ts")],
+      },
+      null,
+      2,
+    ),
+  );
+  const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
+  const r = spawnSync(process.execPath, [tsc, "-p", tsconfig], { encoding: "utf8" });
+  const entry = path.join(outDir, PROXY_DIR.split(path.sep).slice(1).join(path.sep), "src", "main.js");
+  if (!fs.existsSync(entry)) throw new Error(`tsc emitted no ${entry}:\n${r.stdout}${r.stderr}`);
+  // Bare imports (commander, yaml, ...) resolve from the repo's node_modules;
+  // the module format follows what tsc emitted.
+  const nm = path.join(dir, "node_modules");
+  if (!fs.existsSync(nm)) fs.symlinkSync(path.join(root, "node_modules"), nm, "dir");
+  const cjs = /\brequire\(|Object\.defineProperty\(exports/.test(fs.readFileSync(entry, "utf8"));
+  fs.writeFileSync(path.join(outDir, "package.json"), JSON.stringify({ type: cjs ? "commonjs" : "module" }));
+  return { entry, warnings: r.status === 0 ? "" : `${r.stdout}${r.stderr}`.trim() };
+}
