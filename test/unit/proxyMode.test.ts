@@ -1,0 +1,286 @@
+// Proxy mode (no Istio): the program under Pulumi's mocks renders the mirror
+// proxy instead of Istio's objects, its ConfigMap holds routing the proxy's
+// own validator accepts, and `mesh: auto` decides through the cluster's API.
+import { createServer, Server } from "node:http";
+import { AddressInfo } from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parseAllDocuments } from "yaml";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { Service } from "kubernetes-models/v1/Service";
+import { Namespace } from "kubernetes-models/v1/Namespace";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
+import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
+import { parseMirrorProxyConfig } from "../../workloads/mirror-proxy/src/config.ts";
+import { detectMeshFromCluster, ISTIO_VIRTUALSERVICE_CRD } from "../../components/meshDetect";
+import { byType, MOCK_ALLOCATED_NODE_PORT, named, ProgramRun, runProgram } from "../support/pulumiProgram";
+
+const T = {
+  namespace: "kubernetes:core/v1:Namespace",
+  deployment: "kubernetes:apps/v1:Deployment",
+  service: "kubernetes:core/v1:Service",
+  configMap: "kubernetes:core/v1:ConfigMap",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  image: "docker:index/image:Image",
+};
+const ISTIO_TYPES = /networking\.istio\.io/;
+const BASE = { nodeIp: "192.168.49.2", mesh: "proxy" };
+
+const routingYaml = (run: ProgramRun): string => named(run, T.configMap, "mirror-proxy").inputs.data["routing.yaml"];
+const docsOf = (yamlText: string) => parseAllDocuments(yamlText).map((doc) => doc.toJS()).filter(Boolean);
+
+beforeAll(() => {
+  process.env.MINIKUBE_BIN = "/nonexistent/minikube";
+  process.env.DOCKER_HOST = "tcp://192.168.49.2:2376";
+});
+
+describe("mesh: proxy", () => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram(BASE);
+  });
+
+  test("creates no Istio object and no injection label", () => {
+    expect(run.resources.filter((resource) => ISTIO_TYPES.test(resource.type))).toEqual([]);
+    const [namespace] = byType(run, T.namespace);
+    expect(namespace.inputs.metadata.labels["istio-injection"]).toBeUndefined();
+    expect(run.outputs.mesh).toBe("proxy");
+  });
+
+  test("per-version Services <app>-v1 / <app>-v2 select app and version", () => {
+    for (const app of ["hostname", "movies"]) {
+      for (const version of ["v1", "v2"]) {
+        expect(named(run, T.service, `${app}-${version}`).inputs.spec.selector).toEqual({ app, version });
+      }
+    }
+  });
+
+  test("the proxy: 2 replicas, probes on the admin port, config mounted read-only, checksum annotation", () => {
+    const deployment = named(run, T.deployment, "mirror-proxy").inputs;
+    expect(deployment.spec.replicas).toBeGreaterThanOrEqual(2);
+    const pod = deployment.spec.template;
+    expect(pod.metadata.annotations["traffic-mirroring/config-checksum"]).toMatch(/^[0-9a-f]{16}$/);
+    const [container] = pod.spec.containers;
+    expect(container.args).toEqual(["--config", "/etc/mirror-proxy/routing.yaml"]);
+    expect(container.ports).toEqual([
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "admin", containerPort: 9901, protocol: "TCP" },
+    ]);
+    expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "admin" });
+    expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "admin" });
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true });
+    expect(container.volumeMounts).toEqual([{ name: "routing", mountPath: "/etc/mirror-proxy", readOnly: true }]);
+    expect(pod.spec.volumes).toEqual([{ name: "routing", configMap: { name: "mirror-proxy" } }]);
+    expect(container.image).toMatch(/^traffic-mirroring\/mirror-proxy:[0-9a-f]{12}$/);
+    expect(byType(run, T.image).map((image) => image.name).sort()).toEqual([
+      "hostname-image",
+      "mirror-proxy-image",
+      "movies-image",
+    ]);
+  });
+
+  test("a PodDisruptionBudget keeps one proxy up, and a NodePort Service exposes it", () => {
+    expect(named(run, T.pdb, "mirror-proxy").inputs.spec).toEqual({
+      minAvailable: 1,
+      selector: { matchLabels: { app: "mirror-proxy" } },
+    });
+    expect(named(run, T.service, "mirror-proxy").inputs.spec).toEqual({
+      type: "NodePort",
+      selector: { app: "mirror-proxy" },
+      ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }],
+    });
+  });
+
+  test("ingressUrl is the proxy's node port; the curl commands are the same as in Istio mode", () => {
+    const url = `http://192.168.49.2:${MOCK_ALLOCATED_NODE_PORT}`;
+    expect(run.outputs.ingressUrl).toBe(url);
+    expect(run.outputs.curl).toEqual({
+      hostname: `curl -s -H 'Host: hostname.example.com' ${url}/version/`,
+      hostnameMirrored: `curl -s -H 'Host: hostname.example.com' --cookie 'user=test' ${url}/version/`,
+      movies: `curl -s ${url}/`,
+    });
+  });
+
+  test("the ConfigMap's routing is accepted by the proxy's own validator", () => {
+    const parsed = parseMirrorProxyConfig(routingYaml(run));
+    expect(parsed.virtualServices.map((vs) => vs.name).sort()).toEqual(["hostname", "movies"]);
+    expect(parsed.proxy.upstreams).toEqual({
+      "hostname.mirror-demo.svc.cluster.local/v1": "http://hostname-v1.mirror-demo.svc.cluster.local:80",
+      "hostname.mirror-demo.svc.cluster.local/v2": "http://hostname-v2.mirror-demo.svc.cluster.local:80",
+      "movies.mirror-demo.svc.cluster.local/v1": "http://movies-v1.mirror-demo.svc.cluster.local:3000",
+      "movies.mirror-demo.svc.cluster.local/v2": "http://movies-v2.mirror-demo.svc.cluster.local:3000",
+    });
+    expect(parsed.proxy).toMatchObject({ listen: 8080, admin: 9901, shadowHostSuffix: "-shadow" });
+  });
+
+  test("the ConfigMap holds the very routing Istio mode applies (minus the gateway binding)", async () => {
+    const istio = await runProgram({ ...BASE, mesh: "istio" });
+    const docs = docsOf(routingYaml(run));
+    for (const kind of ["VirtualService", "DestinationRule"]) {
+      const fromIstio = byType(istio, `kubernetes:networking.istio.io/v1:${kind}`).map((r) => r.inputs.spec);
+      const fromProxy = docs.filter((doc: any) => doc.kind === kind).map((doc: any) => doc.spec);
+      const withoutGateways = fromIstio.map(({ gateways, ...spec }: any) => spec);
+      expect(fromProxy).toEqual(withoutGateways);
+    }
+  });
+
+  test("every rendered object, and every document of the routing file, passes its schema", () => {
+    const models: Record<string, new (data: any) => any> = {
+      [T.namespace]: Namespace,
+      [T.deployment]: Deployment,
+      [T.service]: Service,
+      [T.configMap]: ConfigMap,
+      [T.pdb]: PodDisruptionBudget,
+    };
+    let validated = 0;
+    for (const resource of run.resources) {
+      const Model = models[resource.type];
+      if (!Model) continue;
+      const { apiVersion, kind, metadata, spec, data } = resource.inputs;
+      expect(() => new Model({ apiVersion, kind, metadata, ...(spec ? { spec } : {}), ...(data ? { data } : {}) }).validate()).not.toThrow();
+      validated++;
+    }
+    // namespace, 4 Deployments + proxy, 2 + 4 + 1 Services, ConfigMap, PDB
+    expect(validated).toBe(15);
+    for (const doc of docsOf(routingYaml(run)) as any[]) {
+      const Model: (new (data: any) => any) | undefined =
+        doc.kind === "VirtualService" ? VirtualService : doc.kind === "DestinationRule" ? DestinationRule : undefined;
+      if (Model) expect(() => new Model(doc).validate()).not.toThrow();
+    }
+  });
+});
+
+describe("mirrorPercent in proxy mode", () => {
+  test("rolls only the proxy: the ConfigMap and the proxy's checksum change, the demo services do not", async () => {
+    const full = await runProgram({ ...BASE, mirrorPercent: "100" });
+    const half = await runProgram({ ...BASE, mirrorPercent: "50" });
+    expect(half.resources.map((r) => r.name)).toEqual(full.resources.map((r) => r.name));
+    const changed = full.resources
+      .filter((resource, i) => JSON.stringify(resource.inputs) !== JSON.stringify(half.resources[i].inputs))
+      .map((resource) => `${resource.type}/${resource.inputs.metadata?.name}`);
+    expect(changed.sort()).toEqual([`${T.deployment}/mirror-proxy`, `${T.configMap}/mirror-proxy`]);
+    const values = docsOf(routingYaml(half))
+      .filter((doc: any) => doc.kind === "VirtualService")
+      .flatMap((doc: any) => doc.spec.http.filter((route: any) => route.mirror).map((route: any) => route.mirrorPercentage.value));
+    expect(values).toEqual([50, 50]);
+  });
+
+  test("proxyImage deploys a ready-made proxy image and skips its build", async () => {
+    const run = await runProgram({ ...BASE, proxyImage: "example/mirror-proxy:1" });
+    expect(byType(run, T.image).map((image) => image.name)).not.toContain("mirror-proxy-image");
+    expect(named(run, T.deployment, "mirror-proxy").inputs.spec.template.spec.containers[0].image).toBe(
+      "example/mirror-proxy:1",
+    );
+  });
+});
+
+describe("mesh: auto", () => {
+  test("deploys Istio's objects when the detector finds the CRD", async () => {
+    const run = await runProgram({ nodeIp: "10.0.0.1" }, { detectMesh: async () => ({ mesh: "istio", reason: "found" }) });
+    expect(run.outputs.mesh).toBe("istio");
+    expect(run.resources.some((resource) => ISTIO_TYPES.test(resource.type))).toBe(true);
+    expect(byType(run, T.configMap)).toEqual([]);
+  });
+
+  test("deploys the proxy when the detector finds no CRD", async () => {
+    const run = await runProgram({ nodeIp: "10.0.0.1" }, { detectMesh: async () => ({ mesh: "proxy", reason: "absent" }) });
+    expect(run.outputs.mesh).toBe("proxy");
+    expect(run.resources.some((resource) => ISTIO_TYPES.test(resource.type))).toBe(false);
+    expect(named(run, T.deployment, "mirror-proxy")).toBeDefined();
+  });
+
+  test("an explicit mesh never asks the detector", async () => {
+    const detector = jest.fn(async () => ({ mesh: "istio" as const, reason: "asked" }));
+    const run = await runProgram({ ...BASE, mesh: "proxy" }, { detectMesh: detector });
+    expect(detector).not.toHaveBeenCalled();
+    expect(run.outputs.mesh).toBe("proxy");
+  });
+});
+
+describe("detecting Istio through the Kubernetes API (a local stand-in API server)", () => {
+  let server: Server;
+  let crdStatus = 200;
+  const seen: string[] = [];
+  let kubeconfigDir: string;
+  const savedKubeconfig = process.env.KUBECONFIG;
+
+  function writeKubeconfig(serverUrl: string): void {
+    const file = path.join(kubeconfigDir, "config");
+    writeFileSync(
+      file,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        // Plain HTTP on loopback: client-node allows it only with TLS verification off.
+        "clusters: [{name: local, cluster: {server: '" + serverUrl + "', insecure-skip-tls-verify: true}}]",
+        "users: [{name: me, user: {token: test-token}}]",
+        "contexts: [{name: local, context: {cluster: local, user: me}}]",
+        "current-context: local",
+      ].join("\n"),
+    );
+    process.env.KUBECONFIG = file;
+  }
+
+  beforeAll(async () => {
+    kubeconfigDir = mkdtempSync(path.join(tmpdir(), "kubeconfig-"));
+    server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
+      res.writeHead(crdStatus, { "content-type": "application/json" });
+      res.end(
+        crdStatus === 200
+          ? JSON.stringify({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name: ISTIO_VIRTUALSERVICE_CRD } })
+          : JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  });
+
+  afterAll(async () => {
+    process.env.KUBECONFIG = savedKubeconfig;
+    if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test("the CRD is served: istio", async () => {
+    crdStatus = 200;
+    writeKubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const decision = await detectMeshFromCluster();
+    expect(decision.mesh).toBe("istio");
+    expect(decision.reason).toContain("context local");
+    expect(seen.at(-1)).toBe(
+      `GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/${ISTIO_VIRTUALSERVICE_CRD} Bearer test-token`,
+    );
+  });
+
+  test("the CRD is not found: proxy", async () => {
+    crdStatus = 404;
+    writeKubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const decision = await detectMeshFromCluster();
+    expect(decision).toEqual({
+      mesh: "proxy",
+      reason: `the cluster (context local) has no CRD ${ISTIO_VIRTUALSERVICE_CRD}: Istio is absent`,
+    });
+  });
+
+  test("an unreachable cluster fails with a message that says to set mesh", async () => {
+    // A port that was just free: connection refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    writeKubeconfig(`http://127.0.0.1:${port}`);
+    await expect(detectMeshFromCluster()).rejects.toThrow(
+      /mesh is "auto" but the cluster could not be asked[\s\S]*pulumi config set traffic-mirroring:mesh istio/,
+    );
+  });
+
+  test("the program with mesh auto uses that answer", async () => {
+    crdStatus = 404;
+    writeKubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const run = await runProgram({ nodeIp: "10.0.0.1" }, { detectMesh: detectMeshFromCluster });
+    expect(run.outputs.mesh).toBe("proxy");
+  });
+});
