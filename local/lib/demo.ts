@@ -1,0 +1,222 @@
+// `npm run demo`: the local stack, then the two tutorials replayed against it.
+import * as path from "node:path";
+import { DEMO_APPS, demoApp, type AppName } from "../../components/apps.ts";
+import { StackConfigError } from "../../components/config.ts";
+import { curlCommand } from "../../components/ingress.ts";
+import { parseDemoArgs, UsageError, type DemoOptions } from "./cli.ts";
+import { countSince, markLogs, shadowInFlight, waitForSettledCounts } from "./mirrorCounts.ts";
+import { isAlive, sleep } from "./processes.ts";
+import { progressReporter, type ProgressStream } from "./progress.ts";
+import { labelLine, lastLines, readLinesFrom } from "./requestLog.ts";
+import { LocalStackError, PROXY_NAME, startLocalStack, type LocalStack } from "./stack.ts";
+import { defaultRunDir, defaultStateFile, removeStateFile, stackLiveness } from "./state.ts";
+import { formatShare } from "./stats.ts";
+import { requestFor, sendRequest, sendRequests } from "./traffic.ts";
+
+export interface DemoIo {
+  out: ProgressStream;
+  err: { write(text: string): unknown };
+  projectDir: string;
+  /** Resolves on Ctrl-C (or SIGTERM): the demo then stops everything. */
+  interrupted: Promise<string>;
+}
+
+const LOG_TAIL = 3;
+
+/** `.tmp/x` relative to where the user stands, absolute when that is shorter. */
+function shown(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.length < file.length ? relative : file;
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => "  " + row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd());
+}
+
+/** The last lines of an app's v1 and v2 logs, labelled like `npm run logs`. */
+export function logTails(stack: LocalStack, app: AppName, count = LOG_TAIL): string[] {
+  return (["v1", "v2"] as const).flatMap((version) => {
+    const lines = lastLines(readLinesFrom(stack.service(app, version).logFile).lines, count);
+    return lines.length ? lines.map((line) => labelLine(`${app} ${version}`, line)) : [labelLine(`${app} ${version}`, "(no lines yet)")];
+  });
+}
+
+export function describeStack(stack: LocalStack): string[] {
+  const percents = DEMO_APPS.map((app) => `${app.name} ${stack.config.apps[app.name].mirrorPercent} %`).join(", ");
+  const rows = [["process", "pid", "url", "log"]];
+  for (const proc of stack.processes) rows.push([proc.name, String(proc.pid), proc.url, shown(proc.logFile)]);
+  return [
+    `Local stack "${stack.stack}" from ${stack.configFiles.map((file) => path.basename(file)).join(" + ")}: mirrorPercent ${percents}, mirror cookie ${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`,
+    `Routing: ${shown(stack.routingFile)} (the proxy-mode ConfigMap's routing, rendered by renderMirrorProxyYaml)`,
+    "",
+    ...table(rows),
+    `  ${PROXY_NAME} admin: ${stack.adminUrl}/metrics`,
+    "",
+    `ingressUrl: ${stack.url}`,
+    "curl commands:",
+    ...table(
+      DEMO_APPS.flatMap((app) => {
+        const settings = stack.config.apps[app.name];
+        const rowsForApp = [[app.name, curlCommand(stack.url, app, settings)]];
+        if (app.mirror.kind === "cookie") {
+          const cookie = `${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`;
+          rowsForApp.push([`${app.name} (mirrored)`, curlCommand(stack.url, app, settings, cookie)]);
+        }
+        return rowsForApp;
+      }),
+    ),
+  ];
+}
+
+async function hostnameTutorial(stack: LocalStack, say: (line?: string) => void): Promise<void> {
+  const app = demoApp("hostname");
+  const settings = stack.config.apps.hostname;
+  const cookie = `${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`;
+  say(`── Tutorial 1: ${app.name}, mirrored to v2 only with the cookie ${cookie} ──`);
+  for (const withCookie of [false, true]) {
+    const marks = markLogs(stack, app.name);
+    say(`$ ${curlCommand(stack.url, app, settings, withCookie ? cookie : undefined)}`);
+    const result = await sendRequest(requestFor(stack.url, app, settings, { cookie: withCookie ? cookie : undefined }), undefined, true);
+    say(result.status !== undefined ? (result.body ?? "").trimEnd() || `(HTTP ${result.status}, empty body)` : `request failed: ${result.error}`);
+    await waitForSettledCounts(() => countSince(stack, app.name, marks), {
+      primaries: 1,
+      inFlight: () => shadowInFlight(stack.adminUrl),
+      deadlineMs: 5000,
+    });
+    say();
+    for (const line of logTails(stack, app.name)) say(line);
+    say();
+  }
+}
+
+async function moviesTutorial(stack: LocalStack, requests: number, out: ProgressStream, say: (line?: string) => void): Promise<void> {
+  const app = demoApp("movies");
+  const settings = stack.config.apps.movies;
+  say(`── Tutorial 2: ${app.name}, every request mirrored at mirrorPercent ${settings.mirrorPercent} % ──`);
+  say(`$ for i in $(seq ${requests}); do ${curlCommand(stack.url, app, settings)} > /dev/null; done`);
+  const marks = markLogs(stack, app.name);
+  const progress = progressReporter(`${app.name}`, requests, out);
+  const results = await sendRequests(requestFor(stack.url, app, settings), requests, 1, (done) => progress.tick(done));
+  progress.finish();
+  const failed = results.filter((result) => result.status !== 200);
+  if (failed.length) say(`${failed.length} of ${requests} requests did not get HTTP 200: ${[...new Set(failed.map((r) => r.error ?? r.status))].join(", ")}`);
+  const counts = await waitForSettledCounts(() => countSince(stack, app.name, marks), {
+    primaries: requests - failed.length,
+    inFlight: () => shadowInFlight(stack.adminUrl),
+    deadlineMs: 10_000,
+  });
+  for (const line of logTails(stack, app.name)) say(line);
+  say();
+  say(
+    `${app.name}: ${requests} requests → v1 served ${counts.v1}, v2 received ${counts.v2} mirrored copies ` +
+      `(${formatShare(counts.v2, counts.v1)}; mirrorPercent ${settings.mirrorPercent})` +
+      (counts.settled ? "" : " — still changing when the deadline passed"),
+  );
+}
+
+/** Stops a stack a previous demo left behind (its demo process died without cleaning up). */
+async function clearStaleStack(stateFile: string, say: (line: string) => void): Promise<void> {
+  const liveness = stackLiveness(stateFile);
+  if (liveness.kind === "running") {
+    throw new LocalStackError(
+      `a local stack is already running at ${liveness.state.url} (npm run demo, pid ${liveness.state.pid}); stop it with Ctrl-C there first`,
+    );
+  }
+  if (liveness.kind === "stale") {
+    for (const proc of liveness.leftovers) {
+      say(`stopping ${proc.name} (pid ${proc.pid}) left behind by an earlier npm run demo`);
+      try {
+        process.kill(-proc.pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
+    for (let tries = 0; tries < 100 && liveness.leftovers.some((proc) => isAlive(proc.pid)); tries++) await sleep(20);
+    removeStateFile(stateFile);
+  }
+}
+
+export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number> {
+  const say = (line = "") => void io.out.write(line + "\n");
+  const stateFile = defaultStateFile(io.projectDir);
+  await clearStaleStack(stateFile, say);
+  let stack: LocalStack | undefined;
+  let interruptedBy: string | undefined;
+  void io.interrupted.then((signal) => (interruptedBy = signal));
+  try {
+    stack = await startLocalStack({
+      projectDir: io.projectDir,
+      stack: options.stack,
+      overrides: options.set,
+      runDir: defaultRunDir(io.projectDir),
+      stateFile,
+      listenPort: options.port,
+      onProgress: say,
+    });
+    say();
+    for (const line of describeStack(stack)) say(line);
+    say();
+    const replay = (async () => {
+      await hostnameTutorial(stack, say);
+      await moviesTutorial(stack, options.requests, io.out, say);
+      return "done";
+    })();
+    const first = interruptedBy ?? (await Promise.race([replay, io.interrupted]));
+    if (first === "done" && !options.once) {
+      say();
+      say(`The local stack is up at ${stack.url}. Try the curl commands above, or:`);
+      say("  npm run traffic -- --app movies --count 200");
+      say("  npm run logs -- movies --follow");
+      say("Ctrl-C stops everything.");
+      await io.interrupted;
+    }
+    if (first !== "done" || !options.once) say(`\n${interruptedBy ?? "interrupted"}: stopping the local stack`);
+    return 0;
+  } finally {
+    if (stack) {
+      const results = await stack.stop();
+      const forced = results.filter((result) => result.killed).map((result) => result.name);
+      const left = stack.processes.filter((proc) => isAlive(proc.pid)).map((proc) => `${proc.name} (pid ${proc.pid})`);
+      say(
+        `Stopped ${results.length} processes` +
+          (forced.length ? ` (${forced.join(", ")} needed SIGKILL)` : ", all exited on SIGTERM") +
+          (left.length ? `; STILL RUNNING: ${left.join(", ")}` : "; none left running") +
+          `. Logs kept in ${shown(path.join(stack.runDir, "logs"))}/`,
+      );
+    }
+  }
+}
+
+/** The CLI: flags, signals, errors as clear messages and exit codes. */
+export async function main(args: string[], projectDir: string): Promise<number> {
+  let options: DemoOptions;
+  try {
+    options = parseDemoArgs(args, (text) => process.stdout.write(text));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      if (error.message) process.stderr.write(error.message + "\n");
+      return error.exitCode;
+    }
+    throw error;
+  }
+  let signals = 0;
+  const interrupted = new Promise<string>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      // A second Ctrl-C means now: the exit handler SIGKILLs what is left.
+      if (signals > 1) process.exit(130);
+      resolve(signal);
+    };
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
+  });
+  try {
+    return await runDemo(options, { out: process.stdout, err: process.stderr, projectDir, interrupted });
+  } catch (error) {
+    if (error instanceof StackConfigError || error instanceof LocalStackError) {
+      process.stderr.write(`npm run demo: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}

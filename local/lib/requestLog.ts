@@ -1,0 +1,127 @@
+// Reading the demo services' request log: one logfmt line per request,
+// `<ISO time> method=GET path=/ host=... version=v1 mirrored=false status=200`.
+// Pure parsing and counting here; files and pods are read elsewhere.
+import { closeSync, openSync, readSync, statSync } from "node:fs";
+
+export interface RequestLogLine {
+  time: string;
+  method: string;
+  path: string;
+  host: string;
+  version: string;
+  mirrored: boolean;
+  status: number;
+}
+
+const FIELD = /(\w[\w-]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
+const ISO_PREFIX = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) /;
+
+/** The key=value fields of a logfmt line (JSON-quoted values unquoted). */
+export function logFields(line: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const match of line.matchAll(FIELD)) {
+    const raw = match[2];
+    try {
+      fields[match[1]] = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
+    } catch {
+      fields[match[1]] = raw;
+    }
+  }
+  return fields;
+}
+
+/** A request line, or undefined for lifecycle (`event=...`) and foreign lines. */
+export function parseRequestLine(line: string): RequestLogLine | undefined {
+  const time = ISO_PREFIX.exec(line)?.[1];
+  if (!time) return undefined;
+  const fields = logFields(line.slice(time.length + 1));
+  if (fields.method === undefined || fields.path === undefined || fields.status === undefined) return undefined;
+  return {
+    time,
+    method: fields.method,
+    path: fields.path,
+    host: fields.host ?? "",
+    version: fields.version ?? "",
+    mirrored: fields.mirrored === "true",
+    status: Number(fields.status),
+  };
+}
+
+export interface RequestFilter {
+  /** Only requests whose Host, without a `-shadow` suffix and port, is this (case-insensitive). */
+  host?: string;
+  path?: string;
+  mirrored?: boolean;
+  /** Only lines logged at or after this ISO time. */
+  since?: string;
+}
+
+/** The Host a copy was made from: `movies-shadow` → `movies`, port dropped. */
+export function originalHost(host: string): string {
+  return host
+    .toLowerCase()
+    .replace(/-shadow$/, "")
+    .replace(/:\d+$/, "")
+    .replace(/-shadow$/, "");
+}
+
+export function matchesFilter(entry: RequestLogLine, filter: RequestFilter): boolean {
+  if (filter.host !== undefined && originalHost(entry.host) !== filter.host.toLowerCase()) return false;
+  if (filter.path !== undefined && entry.path !== filter.path) return false;
+  if (filter.mirrored !== undefined && entry.mirrored !== filter.mirrored) return false;
+  if (filter.since !== undefined && entry.time < filter.since) return false;
+  return true;
+}
+
+/** The request lines among `lines` that match `filter`. */
+export function requestsIn(lines: readonly string[], filter: RequestFilter = {}): RequestLogLine[] {
+  return lines.map(parseRequestLine).filter((entry): entry is RequestLogLine => entry !== undefined && matchesFilter(entry, filter));
+}
+
+/** Lines of a text chunk; a trailing partial line (no newline yet) is left out. */
+export function completeLines(text: string): string[] {
+  const end = text.lastIndexOf("\n");
+  return end < 0 ? [] : text.slice(0, end).split("\n");
+}
+
+/** The last `count` entries. */
+export function lastLines<T>(lines: readonly T[], count: number): T[] {
+  return count <= 0 ? [] : lines.slice(-count);
+}
+
+/** `hostname v1 | <line>` */
+export function labelLine(label: string, line: string): string {
+  return `${label} | ${line}`;
+}
+
+/** Lines sorted by their leading ISO time (stable; lines without one keep their place at the front). */
+export function byLogTime(lines: readonly string[]): string[] {
+  const timeOf = (line: string) => ISO_PREFIX.exec(line)?.[1] ?? "";
+  return [...lines].sort((a, b) => (timeOf(a) < timeOf(b) ? -1 : timeOf(a) > timeOf(b) ? 1 : 0));
+}
+
+/** Size of a file, 0 when it does not exist yet. */
+export function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Complete lines of a log file from byte `offset` on, and the offset after them. */
+export function readLinesFrom(file: string, offset = 0): { lines: string[]; next: number } {
+  const size = fileSize(file);
+  if (size <= offset) return { lines: [], next: offset };
+  const fd = openSync(file, "r");
+  try {
+    const buffer = Buffer.alloc(size - offset);
+    const read = readSync(fd, buffer, 0, buffer.length, offset);
+    const text = buffer.subarray(0, read).toString("utf8");
+    const end = text.lastIndexOf("\n");
+    if (end < 0) return { lines: [], next: offset };
+    return { lines: text.slice(0, end).split("\n"), next: offset + Buffer.byteLength(text.slice(0, end + 1)) };
+  } finally {
+    closeSync(fd);
+  }
+}

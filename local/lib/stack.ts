@@ -1,0 +1,299 @@
+// The local stack: what `pulumi up` deploys in proxy mode, as processes on
+// 127.0.0.1 instead of pods. v1 and v2 of each demo app, and the mirror proxy
+// configured with the very routing file the program puts in its ConfigMap
+// (renderMirrorProxyYaml, from the same stack config).
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { DEMO_APPS, VERSIONS, type AppName, type DemoApp, type Version } from "../../components/apps.ts";
+import type { StackConfig } from "../../components/config.ts";
+import { renderMirrorProxyYaml } from "../../components/proxyConfig.ts";
+import { loadStackConfig } from "../../components/stackFiles.ts";
+import {
+  hasExited,
+  isAlive,
+  killNow,
+  logExcerpt,
+  ProcessStartError,
+  sleep,
+  spawnLogged,
+  stopProcess,
+  waitForLogLine,
+  type StartedProcess,
+  type StopResult,
+} from "./processes.ts";
+import { fileSize, readLinesFrom } from "./requestLog.ts";
+import { LOCAL_STACK_STATE_VERSION, removeStateFile, writeStateFile, type LocalStackState } from "./state.ts";
+
+export const PROXY_NAME = "mirror-proxy";
+const START_TIMEOUT_MS = 15_000;
+const STOP_GRACE_MS = 5_000;
+/** How long the proxy lets in-flight requests finish on SIGTERM (below STOP_GRACE_MS). */
+const PROXY_DRAIN_MS = 3_000;
+
+export interface LocalStackOptions {
+  /** Folder with Pulumi.yaml and Pulumi.<stack>.yaml (and workloads/). */
+  projectDir: string;
+  stack?: string;
+  /** Plain config keys, as `pulumi config set` stores them, e.g. `{ mirrorPercent: "50" }`. */
+  overrides?: Record<string, unknown>;
+  /** Where the routing file and the logs go; emptied first. */
+  runDir: string;
+  /** Where to record the running stack for `npm run logs` / `npm run traffic`; none when omitted. */
+  stateFile?: string;
+  /** Traffic port of the proxy (0, the default, picks a free one). */
+  listenPort?: number;
+  /** Progress messages while starting and stopping. */
+  onProgress?: (message: string) => void;
+}
+
+export interface StackProcess extends StartedProcess {
+  /** Base URL the process serves on. */
+  url: string;
+  app?: AppName;
+  version?: Version;
+}
+
+export interface LocalStack {
+  stack: string;
+  /** The proxy's traffic URL: the local `ingressUrl`. */
+  url: string;
+  /** The proxy's admin URL (`/metrics`, `/healthz`). */
+  adminUrl: string;
+  config: StackConfig;
+  /** The config files read (Pulumi.yaml, Pulumi.<stack>.yaml). */
+  configFiles: string[];
+  /** The rendered routing file the proxy serves. */
+  routingFile: string;
+  runDir: string;
+  processes: StackProcess[];
+  proxy: StackProcess;
+  service(app: AppName, version: Version): StackProcess;
+  /** Re-renders the routing from config with these overrides (as `pulumi config set` + `pulumi up` would) and has the proxy reload it. */
+  reconfigure(overrides: Record<string, unknown>): Promise<StackConfig>;
+  /** Stops every process (proxy first), removes the state file. Idempotent. */
+  stop(): Promise<StopResult[]>;
+}
+
+export class LocalStackError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LocalStackError";
+  }
+}
+
+/** Node 24 runs the workloads' .ts sources directly. */
+export function nodeFor(projectDir: string): string {
+  const major = Number(process.versions.node.split(".")[0]);
+  if (major >= 24) return process.execPath;
+  const bundled = path.join(projectDir, "node_modules/.bin/node");
+  if (existsSync(bundled)) return bundled;
+  throw new LocalStackError(`Node 24 is needed to run the workloads (this is ${process.version}); run npm ci first`);
+}
+
+export function serviceName(app: AppName, version: Version): string {
+  return `${app}-${version}`;
+}
+
+function childEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+  if (process.env.HOME) env.HOME = process.env.HOME;
+  return { ...env, ...extra };
+}
+
+function writeAtomically(file: string, text: string): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, file);
+}
+
+function renderRouting(config: StackConfig, services: StackProcess[]): string {
+  return renderMirrorProxyYaml({
+    config,
+    upstreams: (app: DemoApp, version: Version) => {
+      const service = services.find((candidate) => candidate.app === app.name && candidate.version === version);
+      if (!service) throw new LocalStackError(`no local process for ${serviceName(app.name, version)}`);
+      return service.url;
+    },
+    ports: { listen: 0, admin: 0 },
+  });
+}
+
+/**
+ * Starts the local stack. On any failure everything started so far is
+ * stopped before the error (a LocalStackError or the config's
+ * StackConfigError) is thrown.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const stack = options.stack ?? "dev";
+  const say = options.onProgress ?? (() => undefined);
+  let overrides = { ...(options.overrides ?? {}) };
+  // Config first: a bad key fails before any process starts.
+  const loaded = loadStackConfig(options.projectDir, stack, overrides);
+  let config = loaded.config;
+  const node = nodeFor(options.projectDir);
+
+  rmSync(options.runDir, { recursive: true, force: true });
+  const logDir = path.join(options.runDir, "logs");
+  mkdirSync(logDir, { recursive: true });
+  const routingFile = path.join(options.runDir, "routing.yaml");
+
+  const started: StackProcess[] = [];
+  const killOnExit = () => killNow(started);
+  process.once("exit", killOnExit);
+  let stopped: Promise<StopResult[]> | undefined;
+
+  const stopAll = (): Promise<StopResult[]> => {
+    stopped ??= (async () => {
+      const proxyFirst = [...started].sort((a, b) => Number(b.name === PROXY_NAME) - Number(a.name === PROXY_NAME));
+      const results: StopResult[] = [];
+      // The proxy drains first so its last copies still reach v2; then the services, together.
+      const proxies = proxyFirst.filter((proc) => proc.name === PROXY_NAME);
+      for (const proc of proxies) {
+        say(`stopping ${proc.name} (pid ${proc.pid})`);
+        results.push(await stopProcess(proc, STOP_GRACE_MS));
+      }
+      const services = proxyFirst.filter((proc) => proc.name !== PROXY_NAME);
+      if (services.length) say(`stopping ${services.map((proc) => `${proc.name} (pid ${proc.pid})`).join(", ")}`);
+      results.push(...(await Promise.all(services.map((proc) => stopProcess(proc, STOP_GRACE_MS)))));
+      if (options.stateFile) removeStateFile(options.stateFile);
+      process.off("exit", killOnExit);
+      return results;
+    })();
+    return stopped;
+  };
+
+  try {
+    // The services, all at once (their ports are needed to render the routing).
+    const services = DEMO_APPS.flatMap((app) =>
+      VERSIONS.map((version) => {
+        const name = serviceName(app.name, version);
+        const proc = spawnLogged({
+          name,
+          command: node,
+          args: [path.join(options.projectDir, "workloads", app.name, "src/main.ts")],
+          cwd: options.projectDir,
+          env: childEnv({ PORT: "0", BIND_ADDRESS: "127.0.0.1", VERSION: version, HOSTNAME: `${name}-local` }),
+          logFile: path.join(logDir, `${name}.log`),
+        });
+        const entry: StackProcess = { ...proc, url: "", app: app.name, version };
+        started.push(entry);
+        return entry;
+      }),
+    );
+    say(`starting ${services.map((proc) => proc.name).join(", ")}`);
+    await Promise.all(
+      services.map(async (service) => {
+        const match = await waitForLogLine(service, / event=listening .*url=(\S+)/, START_TIMEOUT_MS);
+        service.url = match[1];
+      }),
+    );
+
+    writeAtomically(routingFile, renderRouting(config, services));
+    const proxyProcess = spawnLogged({
+      name: PROXY_NAME,
+      command: node,
+      args: [
+        path.join(options.projectDir, "workloads/mirror-proxy/src/main.ts"),
+        "--config",
+        routingFile,
+        "--listen",
+        String(options.listenPort ?? 0),
+        "--admin",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--drain-timeout",
+        String(PROXY_DRAIN_MS),
+      ],
+      cwd: options.projectDir,
+      env: childEnv({}),
+      logFile: path.join(logDir, `${PROXY_NAME}.log`),
+    });
+    const proxy: StackProcess = { ...proxyProcess, url: "" };
+    started.push(proxy);
+    say(`starting ${PROXY_NAME} with ${path.relative(process.cwd(), routingFile) || routingFile}`);
+    proxy.url = (await waitForLogLine(proxy, /listening on (http:\/\/\S+)/, START_TIMEOUT_MS))[1];
+    const adminUrl = (await waitForLogLine(proxy, /admin on (http:\/\/\S+)/, START_TIMEOUT_MS))[1];
+
+    // A process that died right after announcing itself is a failed start too.
+    await sleep(50);
+    const dead = started.find(hasExited);
+    if (dead) throw new ProcessStartError(`${dead.name} exited right after starting; its log ${dead.logFile}:\n${logExcerpt(dead.logFile)}`);
+
+    const localStack: LocalStack = {
+      stack,
+      url: proxy.url,
+      adminUrl,
+      config,
+      configFiles: loaded.files,
+      routingFile,
+      runDir: options.runDir,
+      processes: started,
+      proxy,
+      service(app, version) {
+        const found = started.find((proc) => proc.app === app && proc.version === version);
+        if (!found) throw new LocalStackError(`no local process for ${serviceName(app, version)}`);
+        return found;
+      },
+      async reconfigure(more) {
+        const next = loadStackConfig(options.projectDir, stack, { ...overrides, ...more }).config;
+        const offset = fileSize(proxy.logFile);
+        writeAtomically(routingFile, renderRouting(next, services));
+        process.kill(proxy.pid, "SIGHUP");
+        await waitForReload(proxy, offset);
+        overrides = { ...overrides, ...more };
+        config = next;
+        localStack.config = next;
+        return next;
+      },
+      stop: stopAll,
+    };
+    if (options.stateFile) writeStateFile(options.stateFile, stateOf(localStack, options.projectDir));
+    return localStack;
+  } catch (error) {
+    await stopAll();
+    if (error instanceof ProcessStartError) throw new LocalStackError(`the local stack could not start: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Waits for the proxy to log a reload after `offset`; a rejected reload is an error naming why. */
+async function waitForReload(proxy: StackProcess, offset: number): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const { lines } = readLinesFrom(proxy.logFile, offset);
+    if (lines.some((line) => line.includes("config reloaded"))) return;
+    if (lines.some((line) => line.includes("rejected"))) {
+      throw new LocalStackError(`${PROXY_NAME} rejected the new routing:\n${lines.join("\n")}`);
+    }
+    if (hasExited(proxy)) throw new LocalStackError(`${PROXY_NAME} exited while reloading:\n${logExcerpt(proxy.logFile)}`);
+    if (Date.now() > deadline) throw new LocalStackError(`${PROXY_NAME} did not reload its routing within ${START_TIMEOUT_MS} ms`);
+    await sleep(25);
+  }
+}
+
+export function stateOf(localStack: LocalStack, projectDir: string): LocalStackState {
+  return {
+    version: LOCAL_STACK_STATE_VERSION,
+    pid: process.pid,
+    stack: localStack.stack,
+    projectDir,
+    url: localStack.url,
+    adminUrl: localStack.adminUrl,
+    namespace: localStack.config.namespace,
+    routingFile: localStack.routingFile,
+    startedAt: new Date().toISOString(),
+    processes: localStack.processes.map((proc) => ({
+      name: proc.name,
+      pid: proc.pid,
+      url: proc.url,
+      logFile: proc.logFile,
+      ...(proc.app ? { app: proc.app, version: proc.version } : {}),
+    })),
+  };
+}
+
+/** True when none of these pids exists any more. */
+export function allGone(pids: readonly number[]): boolean {
+  return pids.every((pid) => !isAlive(pid));
+}
