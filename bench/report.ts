@@ -9,6 +9,8 @@ export interface CaseDef {
   kind: Kind;
   shadow: Shadow;
   label: string;
+  /** Latency probe: 1 connection, 1 thread, short (not part of the targets). */
+  probe?: boolean;
 }
 
 const SHADOW_LABEL: Record<Shadow, string> = {
@@ -28,6 +30,10 @@ export const CASES: CaseDef[] = [
       label: `${kind === "proxy" ? "mirror-proxy" : "nginx"} ${SHADOW_LABEL[shadow]}`,
     })),
   ),
+  // Unloaded latency (1 connection): with 50 saturating connections p50 is
+  // about connections / throughput, so it mostly restates req/s.
+  { id: "direct-1c", kind: "direct", shadow: "off", label: "direct to primary, 1 connection", probe: true },
+  { id: "proxy-off-1c", kind: "proxy", shadow: "off", label: "mirror-proxy no mirroring, 1 connection", probe: true },
 ];
 
 /**
@@ -161,7 +167,7 @@ export function renderMarkdown(rows: Row[]): string {
 
 export interface TargetResult {
   name: string;
-  status: "PASS" | "FAIL" | "SKIP";
+  status: "PASS" | "FAIL" | "SKIP" | "INFO";
   measured: string;
 }
 
@@ -221,6 +227,16 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
       ? `+${(off.latencyMs.p50 - direct.latencyMs.p50).toFixed(2)} ms (${fmt(off.latencyMs.p50, 2)} vs ${fmt(direct.latencyMs.p50, 2)} ms)`
       : "needs proxy-off and direct",
   );
+
+  const d1 = get("direct-1c");
+  const p1 = get("proxy-off-1c");
+  if (d1 && p1) {
+    out.push({
+      name: "(info) p50 added over direct at 1 connection (unloaded)",
+      status: "INFO",
+      measured: `+${(p1.latencyMs.p50 - d1.latencyMs.p50).toFixed(2)} ms (${fmt(p1.latencyMs.p50, 2)} vs ${fmt(d1.latencyMs.p50, 2)} ms)`,
+    });
+  }
 
   const proxyErrors = results
     .filter((r) => r.kind === "proxy" && r.wrk)

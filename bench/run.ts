@@ -34,6 +34,7 @@ interface Options {
   proxyBuild: "js" | "ts";
   proxyEntry?: string;
   proxyNodeArgs: string;
+  quietWait: number;
 }
 
 function positive(name: string) {
@@ -52,6 +53,7 @@ function parseOptions(): Options {
     .option("--warmup <seconds>", "warm-up seconds per case (not counted)", positive("--warmup"), 2)
     .option("--connections <n>", "wrk connections", positive("--connections"), 50)
     .option("--threads <n>", "wrk threads", positive("--threads"), 2)
+    .option("--quiet-wait <seconds>", "before each case, wait up to this long for other processes to use < 20% CPU", Number, 0)
     .option("--only <cases>", "comma list of case ids, kinds (direct, proxy, nginx) or shadows (off, fast, slow, closed)")
     .option("--out <dir>", "where the markdown table and raw JSON go", path.join(BENCH_DIR, "results"))
     .addOption(
@@ -125,7 +127,10 @@ async function main(): Promise<void> {
   const cases = selectCases(opts.only);
   const startedAt = new Date();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mirror-bench-"));
-  installCleanup(() => stopAll(2000));
+  installCleanup(async () => {
+    await stopAll(2000);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
   const luaPath = writeWrkLua(tmp);
 
   const cpus = os.cpus().length;
@@ -137,9 +142,12 @@ async function main(): Promise<void> {
     nginx: nginxAvailable() ? "absent" : versionOf(NGINX_BIN, ["-v"]),
     loadAvgAtStart: os.loadavg()[0],
   };
-  const perCase = opts.warmup + opts.duration + 1.5;
+  const estimate = cases.reduce(
+    (t, c) => t + (c.probe ? Math.min(opts.warmup, 1) + Math.min(opts.duration, 3) : opts.warmup + opts.duration) + 1.5,
+    0,
+  );
   console.log(
-    `mirror-proxy benchmark: ${cases.length} case(s) x (${opts.warmup} s warm-up + ${opts.duration} s) ~ ${Math.ceil(cases.length * perCase)} s\n` +
+    `mirror-proxy benchmark: ${cases.length} case(s) x (${opts.warmup} s warm-up + ${opts.duration} s) (probes: 1 connection, <= 3 s), about ${Math.ceil(estimate)} s\n` +
       `wrk ${opts.threads} threads, ${opts.connections} connections, 127.0.0.1 only. ${machine.node}, ${machine.nginx}, ${machine.wrk}\n` +
       `NOTE: wrk, the upstreams (2 Node processes) and the server under test share this machine's ${cpus} core(s), nothing pinned;\n` +
       `      ratios within one run are the figures to read, absolute req/s are machine- and load-dependent (load avg ${machine.loadAvgAtStart.toFixed(2)}).`,
@@ -187,6 +195,7 @@ async function main(): Promise<void> {
       results.push({ ...c, skipped: skip });
       continue;
     }
+    if (opts.quietWait > 0) await waitQuiet(opts.quietWait);
     const t0 = Date.now();
     process.stdout.write(`${head}: starting... `);
     try {
@@ -209,6 +218,12 @@ async function main(): Promise<void> {
   }
 
   await stopAll(3000);
+  const proxyDesc =
+    (opts.proxyEntry ??
+      (opts.proxyBuild === "js"
+        ? `${PROXY_ENTRY_TS} compiled by tsc (workloads/tsconfig.build.json, CommonJS, as in its image)`
+        : `${PROXY_ENTRY_TS} (Node type stripping)`)) +
+    `, NODE_ENV=production${opts.proxyNodeArgs ? `, node ${opts.proxyNodeArgs}` : ""}`;
 
   const rows = buildRows(results);
   const targets = evaluateTargets(results);
@@ -235,11 +250,12 @@ async function main(): Promise<void> {
   const mdDoc =
     `# mirror-proxy benchmark, ${startedAt.toISOString()}\n\n` +
     `${machine.cpus} x ${machine.cpuModel}; ${machine.node}; ${machine.nginx}; ${machine.wrk}; ` +
-    `wrk ${opts.threads} threads, ${opts.connections} connections, ${opts.warmup} s warm-up + ${opts.duration} s per case.\n\n` +
+    `wrk ${opts.threads} threads, ${opts.connections} connections, ${opts.warmup} s warm-up + ${opts.duration} s per case ` +
+    `(\`-1c\` rows: 1 connection, 1 thread, <= 3 s). Proxy: ${proxyDesc}.\n\n` +
     `${md}\n\n## Targets\n\n| status | target | measured |\n|---|---|---|\n` +
     targets.map((t) => `| ${t.status} | ${t.name} | ${t.measured} |`).join("\n") +
     `\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
-  const json = JSON.stringify({ startedAt, machine, options: opts, results, rows, targets, notes }, null, 2);
+  const json = JSON.stringify({ startedAt, machine, options: opts, proxy: proxyDesc, results, rows, targets, notes }, null, 2);
   for (const [file, body] of [
     [`${base}.md`, mdDoc],
     [`${base}.json`, json],
@@ -251,6 +267,26 @@ async function main(): Promise<void> {
   console.log(`\n${notes.map((n) => `note: ${n}`).join("\n")}`);
   console.log(`\nwrote ${base}.md and ${base}.json (also latest.md / latest.json)`);
   fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+/** Waits (bounded) until processes outside the benchmark use < 20% of the CPU. */
+async function waitQuiet(maxS: number): Promise<void> {
+  const end = Date.now() + maxS * 1000;
+  let warned = false;
+  for (;;) {
+    const m = cpuMeter();
+    await sleep(1000);
+    const other = m.stop().otherPct;
+    if (other < 20) return;
+    if (Date.now() >= end) {
+      console.log(`  (other processes still use ${other.toFixed(0)}% CPU after ${maxS} s: going on)`);
+      return;
+    }
+    if (!warned) {
+      process.stdout.write(`  (waiting for other processes to calm down: ${other.toFixed(0)}% CPU)\n`);
+      warned = true;
+    }
+  }
 }
 
 interface CaseEnv {
@@ -298,18 +334,21 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
   const rss = pid !== undefined ? sampleRss(pid, tree) : undefined;
   try {
     const loadAvg1 = os.loadavg()[0];
-    process.stdout.write(`warm-up ${opts.warmup} s... `);
-    await runWrk({ url, connections: opts.connections, threads: opts.threads, durationS: opts.warmup, luaPath: env.luaPath });
+    process.stdout.write(`warm-up... `);
+    const load = c.probe
+      ? { connections: 1, threads: 1, warmup: Math.min(opts.warmup, 1), duration: Math.min(opts.duration, 3) }
+      : { connections: opts.connections, threads: opts.threads, warmup: opts.warmup, duration: opts.duration };
+    await runWrk({ url, connections: load.connections, threads: load.threads, durationS: load.warmup, luaPath: env.luaPath });
     // Let the 200 ms shadow's in-flight copies of the warm-up settle.
     await sleep(300);
     const before = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
-    process.stdout.write(`measuring ${opts.duration} s... `);
+    process.stdout.write(`measuring... `);
     const meter = cpuMeter();
     const w = await runWrk({
       url,
-      connections: opts.connections,
-      threads: opts.threads,
-      durationS: opts.duration,
+      connections: load.connections,
+      threads: load.threads,
+      durationS: load.duration,
       luaPath: env.luaPath,
     });
     const cpu = meter.stop();

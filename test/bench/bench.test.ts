@@ -87,7 +87,7 @@ describe("bench: targets", () => {
   });
 
   it("selects cases by id, kind or shadow", () => {
-    expect(selectCases("nginx,direct").map((c) => c.id)).toEqual(["direct", "nginx-off", "nginx-fast", "nginx-slow", "nginx-closed"]);
+    expect(selectCases("nginx,direct").map((c) => c.id)).toEqual(["direct", "nginx-off", "nginx-fast", "nginx-slow", "nginx-closed", "direct-1c"]);
     expect(selectCases("slow").map((c) => c.id)).toEqual(["proxy-slow", "nginx-slow"]);
     expect(() => selectCases("bogus")).toThrow(/unknown case/);
   });
