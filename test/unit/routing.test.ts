@@ -63,3 +63,23 @@ describe("minikube docker-env", () => {
     expect(dockerEndpointFromVars({})).toBeUndefined();
   });
 });
+
+describe("schema validation is not vacuous", () => {
+  // Loaded lazily: the models are ESM-only (see test/support/esm-resolver.js).
+  const { validateObject } = require("../support/schemas") as typeof import("../support/schemas");
+
+  test("a VirtualService with a non-numeric mirrorPercentage is rejected, naming the field", () => {
+    const bad = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "movies" },
+      spec: { hosts: ["*"], http: [{ route: [{ destination: { host: "movies" } }], mirrorPercentage: { value: "all" } }] },
+    };
+    expect(() => validateObject(bad)).toThrow(/mirrorPercentage/);
+  });
+
+  test("a Deployment without a selector is rejected", () => {
+    const bad = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "x" }, spec: { template: {} } };
+    expect(() => validateObject(bad)).toThrow(/selector/);
+  });
+});

@@ -2,13 +2,8 @@
 // the exact Istio routing, the Deployments and Services, the outputs, and the
 // errors for bad config. Every rendered object is validated against the real
 // Kubernetes and Istio schemas (kubernetes-models, @kubernetes-models/istio).
-import { Deployment } from "kubernetes-models/apps/v1/Deployment";
-import { Namespace } from "kubernetes-models/v1/Namespace";
-import { Service } from "kubernetes-models/v1/Service";
-import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
-import { Gateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway";
-import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
 import { nodePortNamed } from "../../components/ingress";
+import { validateAll } from "../support/schemas";
 import { byType, MOCK_INGRESS_NODE_PORT, named, ProgramRun, runProgram } from "../support/pulumiProgram";
 
 const T = {
@@ -62,29 +57,6 @@ function expectedMoviesVs(percent: number) {
 }
 
 const vsSpec = (run: ProgramRun, app: string) => named(run, T.virtualService, app).inputs.spec;
-
-/** Validates every rendered object against its real schema; returns how many. */
-function validateAll(run: ProgramRun): number {
-  // (typed loosely: node10 resolution cannot see the models' ESM-only base types)
-  const models: Record<string, new (data: any) => any> = {
-    [T.namespace]: Namespace,
-    [T.deployment]: Deployment,
-    [T.service]: Service,
-    [T.gateway]: Gateway,
-    [T.destinationRule]: DestinationRule,
-    [T.virtualService]: VirtualService,
-  };
-  let validated = 0;
-  for (const resource of run.resources) {
-    const Model = models[resource.type];
-    // The ingress Service read from the cluster is not ours to validate.
-    if (!Model || resource.inputs.metadata === undefined) continue;
-    const { apiVersion, kind, metadata, spec } = resource.inputs;
-    expect(() => new Model({ apiVersion, kind, metadata, spec }).validate()).not.toThrow();
-    validated++;
-  }
-  return validated;
-}
 
 beforeAll(() => {
   // Hermetic: never ask a real minikube; build images for a fake daemon.
