@@ -92,7 +92,7 @@ export function parseDemoArgs(args: readonly string[], write: (text: string) => 
     .option("--once", "replay the tutorials, then stop everything and exit", false)
     .option("--port <n>", "traffic port of the proxy (0 picks a free one)", integerAtLeast(0, "--port"), 0)
     .option("--requests <n>", "movies requests in the second tutorial", integerAtLeast(1, "--requests"), 50);
-  const options = parseWith<DemoOptions>(program, args, write);
+  const { args: _args, ...options } = parseWith<DemoOptions & { args: string[] }>(program, args, write);
   if (options.port > 65535) throw new UsageError(`npm run demo --: --port must be at most 65535, got ${options.port}`);
   return options;
 }

@@ -49,6 +49,9 @@ function describeKubeError(error: unknown, what: string): Error {
 }
 
 export async function connectKube(namespace: string): Promise<KubeLogs> {
+  if (!kubeconfigPath() && !process.env.KUBERNETES_SERVICE_HOST) {
+    throw new Error("no kubeconfig to reach the cluster: set KUBECONFIG or create ~/.kube/config (e.g. minikube start)");
+  }
   const k8s = await loadClient();
   const kubeConfig = new k8s.KubeConfig();
   try {

@@ -31,8 +31,10 @@ const STOP_GRACE_MS = 5_000;
 const PROXY_DRAIN_MS = 3_000;
 
 export interface LocalStackOptions {
-  /** Folder with Pulumi.yaml and Pulumi.<stack>.yaml (and workloads/). */
+  /** Folder with Pulumi.yaml and Pulumi.<stack>.yaml. */
   projectDir: string;
+  /** The workload sources (default: `<projectDir>/workloads`). */
+  workloadsDir?: string;
   stack?: string;
   /** Plain config keys, as `pulumi config set` stores them, e.g. `{ mirrorPercent: "50" }`. */
   overrides?: Record<string, unknown>;
@@ -130,7 +132,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Config first: a bad key fails before any process starts.
   const loaded = loadStackConfig(options.projectDir, stack, overrides);
   let config = loaded.config;
-  const node = nodeFor(options.projectDir);
+  const workloadsDir = options.workloadsDir ?? path.join(options.projectDir, "workloads");
+  const node = nodeFor(path.dirname(workloadsDir));
 
   rmSync(options.runDir, { recursive: true, force: true });
   const logDir = path.join(options.runDir, "logs");
@@ -170,8 +173,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         const proc = spawnLogged({
           name,
           command: node,
-          args: [path.join(options.projectDir, "workloads", app.name, "src/main.ts")],
-          cwd: options.projectDir,
+          args: [path.join(workloadsDir, app.name, "src/main.ts")],
+          cwd: path.dirname(workloadsDir),
           env: childEnv({ PORT: "0", BIND_ADDRESS: "127.0.0.1", VERSION: version, HOSTNAME: `${name}-local` }),
           logFile: path.join(logDir, `${name}.log`),
         });
@@ -193,7 +196,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       name: PROXY_NAME,
       command: node,
       args: [
-        path.join(options.projectDir, "workloads/mirror-proxy/src/main.ts"),
+        path.join(workloadsDir, "mirror-proxy/src/main.ts"),
         "--config",
         routingFile,
         "--listen",
@@ -205,7 +208,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         "--drain-timeout",
         String(PROXY_DRAIN_MS),
       ],
-      cwd: options.projectDir,
+      cwd: path.dirname(workloadsDir),
       env: childEnv({}),
       logFile: path.join(logDir, `${PROXY_NAME}.log`),
     });
@@ -248,7 +251,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
       stop: stopAll,
     };
-    if (options.stateFile) writeStateFile(options.stateFile, stateOf(localStack, options.projectDir));
+    if (options.stateFile) writeStateFile(options.stateFile, stateOf(localStack, path.dirname(workloadsDir)));
     return localStack;
   } catch (error) {
     await stopAll();

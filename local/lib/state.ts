@@ -31,14 +31,19 @@ export interface LocalStackState {
   processes: LocalProcessState[];
 }
 
-/** `<project>/.tmp/local-stack.json` (.tmp/ is gitignored). */
-export function defaultStateFile(projectDir: string): string {
-  return path.join(projectDir, ".tmp", "local-stack.json");
+/** `<project>/.tmp` (gitignored), or $LOCAL_STACK_DIR (tests use their own). */
+export function localStackDir(projectDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.LOCAL_STACK_DIR ? path.resolve(env.LOCAL_STACK_DIR) : path.join(projectDir, ".tmp");
 }
 
-/** `<project>/.tmp/local-stack/`: the routing file and one log per process. */
+/** `.tmp/local-stack.json`: how the tools find the running stack. */
+export function defaultStateFile(projectDir: string): string {
+  return path.join(localStackDir(projectDir), "local-stack.json");
+}
+
+/** `.tmp/local-stack/`: the routing file and one log per process. */
 export function defaultRunDir(projectDir: string): string {
-  return path.join(projectDir, ".tmp", "local-stack");
+  return path.join(localStackDir(projectDir), "local-stack");
 }
 
 export function writeStateFile(file: string, state: LocalStackState): void {

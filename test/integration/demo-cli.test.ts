@@ -1,0 +1,87 @@
+// `npm run demo -- --once` as a user runs it: a real process that starts the
+// local stack, replays both tutorials, stops everything and exits; and its
+// failures (bad config, port in use) as clear messages with nothing left behind.
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { isAlive } from "../../local/lib/processes.ts";
+import { REPO_ROOT } from "./helpers";
+
+const NODE_24 = path.join(REPO_ROOT, "node_modules/.bin/node");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runDemo(args: string[], stackDir: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      NODE_24,
+      [path.join(REPO_ROOT, "local/demo.ts"), ...args],
+      { cwd: REPO_ROOT, env: { ...process.env, LOCAL_STACK_DIR: stackDir }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Every `(pid N)` / table pid the demo printed. */
+function printedPids(output: string): number[] {
+  const pids = [...output.matchAll(/\(pid (\d+)\)/g), ...output.matchAll(/^ {2}\S+-v\d\s+(\d+)\s/gm), ...output.matchAll(/^ {2}mirror-proxy\s+(\d+)\s/gm)];
+  return [...new Set(pids.map((match) => Number(match[1])))];
+}
+
+describe("npm run demo", () => {
+  let stackDir: string;
+  beforeEach(() => {
+    stackDir = mkdtempSync(path.join(os.tmpdir(), "mirror-demo-"));
+  });
+  afterEach(() => rmSync(stackDir, { recursive: true, force: true }));
+
+  test("--once: replays both tutorials, then stops every process and removes its state file", async () => {
+    const run = await runDemo(["--once", "--requests", "20"], stackDir);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: "" });
+    const out = run.stdout;
+    expect(out).toMatch(/^ingressUrl: http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(out).toMatch(/curl -s -H 'Host: hostname.example.com' --cookie 'user=test' http:\/\/127\.0\.0\.1:\d+\/version\//);
+    // Tutorial 1: after the cookie request, v2's log shows its copy with the shadow Host.
+    expect(out).toMatch(/hostname v2 \| \S+ method=GET path=\/version\/ host=hostname\.example\.com-shadow version=v2 mirrored=true status=200/);
+    expect(out.match(/hostname v2 \| \S+ method=GET/g)).toHaveLength(1);
+    // Tutorial 2 at the dev stack's mirrorPercent (100).
+    expect(out).toContain("movies: 20 requests → v1 served 20, v2 received 20 mirrored copies (100 %; mirrorPercent 100)");
+    expect(out).toMatch(/Stopped 5 processes, all exited on SIGTERM; none left running/);
+    const pids = printedPids(out);
+    expect(pids).toHaveLength(5);
+    expect(pids.filter(isAlive)).toEqual([]);
+    expect(existsSync(path.join(stackDir, "local-stack.json"))).toBe(false);
+    expect(existsSync(path.join(stackDir, "local-stack/logs/movies-v2.log"))).toBe(true);
+  }, 60_000);
+
+  test("a bad config value fails before anything starts, naming the key", async () => {
+    const run = await runDemo(["--once", "--set", "mirrorPercent=150"], stackDir);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('traffic-mirroring:mirrorPercent = "150"');
+    expect(run.stdout).not.toContain("starting");
+  }, 30_000);
+
+  test("a traffic port in use: a clear error, and the services already started are stopped", async () => {
+    const blocker = http.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const run = await runDemo(["--once", "--port", String(port)], stackDir);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(new RegExp(`mirror-proxy exited \\(code 1\\) while starting[\\s\\S]*EADDRINUSE[\\s\\S]*${port}`));
+      const pids = printedPids(run.stdout);
+      expect(pids).toHaveLength(5); // the four services it had started, and the proxy that failed
+      expect(pids.filter(isAlive)).toEqual([]);
+      expect(existsSync(path.join(stackDir, "local-stack.json"))).toBe(false);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  }, 30_000);
+});
