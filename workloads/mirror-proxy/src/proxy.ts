@@ -8,6 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MirrorProxyConfig } from "./config.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
+import { ShadowPool, type Copy, type Outcome } from "./shadow.ts";
 import { compileRouting, normalizeHost, selectRoute, type MirrorTarget, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
 
 export interface StartOptions {
@@ -80,6 +81,11 @@ interface ShadowState {
   probing: boolean;
 }
 
+interface CopyCtx {
+  up: Upstream;
+  state: ShadowState;
+}
+
 export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOptions = {}): Promise<MirrorProxy> {
   const log = opts.log ?? ((line: string) => console.log(line));
   const host = opts.host ?? "0.0.0.0";
@@ -99,7 +105,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   // keeps an upstream keeps its warm connections). Shadows get their own sockets so a slow
   // shadow can never hold a socket the primary needs.
   const agents = new Map<string, http.Agent>();
-  const agentFor = (u: Upstream, role: "p" | "s"): http.Agent => {
+  const agentFor = (u: Upstream, role: "p"): http.Agent => {
     const key = `${role}${u.hostname}:${u.port}`;
     let a = agents.get(key);
     if (!a) {
@@ -119,6 +125,32 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     return s;
   };
 
+  // Shadows: their own lean pipelining client (shadow.ts), one pool per origin, kept across
+  // reloads like the agents. Each copy settles exactly once, here.
+  const onSettle = (copy: Copy<CopyCtx>, outcome: Outcome, status: number) => {
+    shadowInFlight--;
+    const { up, state } = copy.ctx;
+    state.probing = false;
+    if (outcome === "response") {
+      state.downUntil = 0;
+      metrics.shadowResponse(up.key, status, (performance.now() - copy.started) / 1000);
+    } else if (outcome === "timeout") metrics.copyDropped(up.key, "timeout");
+    else {
+      if (outcome === "connect") state.downUntil = Date.now() + backoffMs;
+      metrics.copyFailed(up.key, outcome);
+    }
+  };
+  const pools = new Map<string, ShadowPool<CopyCtx>>();
+  const poolFor = (u: Upstream): ShadowPool<CopyCtx> => {
+    const key = `${u.hostname}:${u.port}`;
+    let p = pools.get(key);
+    if (!p) {
+      p = new ShadowPool(u.hostname, u.port, onSettle);
+      pools.set(key, p);
+    }
+    return p;
+  };
+
   function sendCopy(target: MirrorTarget, method: string, path: string, headers: Headers, authority: string, body: Buffer, settings: Routing["settings"]): void {
     const up = target.upstream;
     const state = shadowStateFor(up);
@@ -133,43 +165,16 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     }
     shadowInFlight++;
     const started = performance.now();
-    const h: Headers = { ...headers, host: shadowAuthority(authority, settings.shadowHostSuffix), "x-mirror-shadow": "true", "content-length": String(body.length) };
-    let settled = false;
-    const settle = () => {
-      if (settled) return false;
-      settled = true;
-      clearTimeout(timer);
-      return true;
-    };
-    const creq = http.request({ agent: agentFor(up, "s"), host: up.hostname, port: up.port, method, path: up.basePath + path, headers: h, setHost: false });
-    const timer = setTimeout(() => {
-      if (!settle()) return;
-      metrics.copyDropped(up.key, "timeout");
-      state.probing = false;
-      creq.destroy();
-    }, settings.shadowTimeoutMs);
-    creq.on("close", () => {
-      shadowInFlight--;
-    });
-    creq.on("response", (sres) => {
-      sres.on("end", () => {
-        if (!settle()) return;
-        state.downUntil = 0;
-        state.probing = false;
-        metrics.shadowResponse(up.key, sres.statusCode ?? 0, (performance.now() - started) / 1000);
-      });
-      sres.on("error", () => undefined);
-      sres.resume(); // drain and discard
-    });
-    creq.on("error", (err: NodeJS.ErrnoException) => {
-      if (!settle()) return;
-      const connect = err.code !== undefined && CONNECT_ERRORS.has(err.code);
-      state.probing = false;
-      if (connect) state.downUntil = Date.now() + backoffMs;
-      metrics.copyFailed(up.key, connect ? "connect" : err.code === "ECONNRESET" ? "reset" : "error");
-    });
+    let head = `${method} ${up.basePath}${path} HTTP/1.1\r\nhost: ${shadowAuthority(authority, settings.shadowHostSuffix)}\r\n`;
+    for (const k in headers) {
+      if (k === "host" || k === "content-length" || k === "x-mirror-shadow") continue;
+      const v = headers[k];
+      if (typeof v === "string") head += `${k}: ${v}\r\n`;
+      else for (const one of v) head += `${k}: ${one}\r\n`;
+    }
+    head += `x-mirror-shadow: true\r\ncontent-length: ${body.length}\r\n\r\n`;
     metrics.copySent(up.key);
-    creq.end(body);
+    poolFor(up).send(head, body, { ctx: { up, state }, started, deadline: started + settings.shadowTimeoutMs, noBody: method === "HEAD" }, settings.maxShadowInFlight, settings.shadowTimeoutMs);
   }
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -364,6 +369,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     admin.closeAllConnections();
     await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => admin.close(r))]);
     for (const a of agents.values()) a.destroy();
+    for (const p of pools.values()) p.destroy();
   };
 
   return {
