@@ -93,7 +93,7 @@ async function hostnameTutorial(stack: LocalStack, say: (line?: string) => void)
 async function moviesTutorial(stack: LocalStack, requests: number, out: ProgressStream, say: (line?: string) => void): Promise<void> {
   const app = demoApp("movies");
   const settings = stack.config.apps.movies;
-  say(`── Tutorial 2: ${app.name}, every request mirrored at mirrorPercent ${settings.mirrorPercent} % ──`);
+  say(`── Tutorial 2: ${app.name}, each request copied to v2 with probability mirrorPercent = ${settings.mirrorPercent} % ──`);
   say(`$ for i in $(seq ${requests}); do ${curlCommand(stack.url, app, settings)} > /dev/null; done`);
   const marks = markLogs(stack, app.name);
   const progress = progressReporter(`${app.name}`, requests, out);
