@@ -59,6 +59,7 @@ export interface CaseResult {
   kind: Kind;
   shadow: Shadow;
   label: string;
+  probe?: boolean;
   /** Why the case did not run. */
   skipped?: string;
   wrk?: WrkResult;
@@ -100,8 +101,9 @@ export function buildRows(results: CaseResult[]): Row[] {
   return results.map((r) => {
     if (r.skipped || !r.wrk) return { id: r.id, label: r.label, skipped: r.skipped ?? "not run" };
     const w = r.wrk;
-    const nginxSame = r.kind === "proxy" ? rps(`nginx-${r.shadow}`) : undefined;
-    const proxyOff = rps("proxy-off");
+    // Probe rows (1 connection) are not comparable with the 50-connection ones.
+    const nginxSame = r.kind === "proxy" && !r.probe ? rps(`nginx-${r.shadow}`) : undefined;
+    const proxyOff = r.probe ? undefined : rps("proxy-off");
     const se = w.socketErrors;
     return {
       id: r.id,
@@ -173,14 +175,22 @@ export interface TargetResult {
 
 export const RSS_LIMIT_MB = 100;
 
+/** Above this share of CPU used by other processes, a case is flagged noisy. */
+export const NOISY_OTHER_CPU_PCT = 20;
+
 export function evaluateTargets(results: CaseResult[]): TargetResult[] {
   const get = (id: string) => {
     const r = results.find((x) => x.id === id);
     return r && !r.skipped ? r.wrk : undefined;
   };
   const out: TargetResult[] = [];
-  const check = (name: string, ok: boolean | undefined, measured: string) =>
-    out.push({ name, status: ok === undefined ? "SKIP" : ok ? "PASS" : "FAIL", measured });
+  const check = (name: string, ok: boolean | undefined, measured: string, ids: string[] = []) => {
+    const noisy = results.filter((r) => ids.includes(r.id) && r.cpu && r.cpu.otherPct > NOISY_OTHER_CPU_PCT);
+    const note = noisy.length
+      ? ` [noisy: other processes used ${noisy.map((r) => `${r.cpu!.otherPct.toFixed(0)}% CPU in ${r.id}`).join(", ")}]`
+      : "";
+    out.push({ name, status: ok === undefined ? "SKIP" : ok ? "PASS" : "FAIL", measured: measured + (ok === undefined ? "" : note) });
+  };
 
   const pf = get("proxy-fast");
   const nf = get("nginx-fast");
@@ -188,6 +198,7 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
     "mirroring to a fast shadow: req/s >= 1.5 x nginx",
     pf && nf ? pf.rps >= 1.5 * nf.rps : undefined,
     pf && nf ? `${(pf.rps / nf.rps).toFixed(2)} x (${fmt(pf.rps, 0)} vs ${fmt(nf.rps, 0)} req/s)` : "needs proxy-fast and nginx-fast",
+    ["proxy-fast", "nginx-fast"],
   );
 
   const off = get("proxy-off");
@@ -201,6 +212,7 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
       `${what}: req/s >= 0.9 x proxy no mirroring`,
       have ? w.rps >= 0.9 * off.rps : undefined,
       have ? `${(w.rps / off.rps).toFixed(2)} x (${fmt(w.rps, 0)} vs ${fmt(off.rps, 0)} req/s)` : `needs ${id} and proxy-off`,
+      [id, "proxy-off"],
     );
     check(
       `${what}: p99 <= 1.2 x proxy no mirroring`,
@@ -208,6 +220,7 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
       have
         ? `${(w.latencyMs.p99 / off.latencyMs.p99).toFixed(2)} x (${fmt(w.latencyMs.p99, 2)} vs ${fmt(off.latencyMs.p99, 2)} ms)`
         : `needs ${id} and proxy-off`,
+      [id, "proxy-off"],
     );
   }
 
@@ -226,6 +239,7 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
     off && direct
       ? `+${(off.latencyMs.p50 - direct.latencyMs.p50).toFixed(2)} ms (${fmt(off.latencyMs.p50, 2)} vs ${fmt(direct.latencyMs.p50, 2)} ms)`
       : "needs proxy-off and direct",
+    ["proxy-off", "direct"],
   );
 
   const d1 = get("direct-1c");

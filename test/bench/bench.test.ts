@@ -72,6 +72,12 @@ describe("bench: targets", () => {
     expect(t["p50 added over direct < 1 ms without mirroring"]).toMatchObject({ status: "PASS", measured: expect.stringMatching(/^\+0\.50 ms/) });
   });
 
+  it("flags a target as noisy when other processes used the CPU", () => {
+    const noisy = all.map((r) => (r.id === "nginx-fast" ? { ...r, cpu: { busyPct: 100, otherPct: 45 } } : r));
+    const t = evaluateTargets(noisy).find((x) => x.name.startsWith("mirroring to a fast shadow"))!;
+    expect(t.measured).toMatch(/\[noisy: other processes used 45% CPU in nginx-fast\]$/);
+  });
+
   it("skips targets whose cases did not run", () => {
     const t = evaluateTargets(all.filter((r) => r.kind !== "proxy"));
     expect(t.every((x) => x.status === "SKIP")).toBe(true);
