@@ -42,19 +42,91 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "tra
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EADDRNOTAVAIL"]);
 const EMPTY = Buffer.alloc(0);
 
-type Headers = Record<string, string | string[]>;
+/** Headers as Node's `rawHeaders`: a flat [name, value, name, value, ...] list, names as sent. */
+type RawHeaders = string[];
 
-/** Copies end-to-end headers: drops hop-by-hop ones and those named in `Connection`. */
-function endToEnd(src: http.IncomingHttpHeaders): Headers {
-  const out: Headers = {};
-  const conn = src.connection;
-  const named = conn && conn !== "keep-alive" && conn !== "close" ? conn.toLowerCase().split(/\s*,\s*/) : undefined;
-  for (const k in src) {
-    if (HOP_BY_HOP.has(k) || (named && named.includes(k))) continue;
-    const v = src[k];
-    if (v !== undefined) out[k] = v;
+/** Lower-case names listed in `Connection` (besides keep-alive/close), or undefined. */
+function connectionNamed(raw: RawHeaders): string[] | undefined {
+  let named: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i];
+    if (n.length !== 10 || n.toLowerCase() !== "connection") continue;
+    for (const t of raw[i + 1].toLowerCase().split(",")) {
+      const k = t.trim();
+      if (k !== "" && k !== "keep-alive" && k !== "close") (named ??= []).push(k);
+    }
+  }
+  return named;
+}
+
+/** End-to-end response headers: drops hop-by-hop ones and those named in `Connection`. */
+function endToEndRaw(raw: RawHeaders): RawHeaders {
+  const named = connectionNamed(raw);
+  const out: RawHeaders = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(k) || (named !== undefined && named.includes(k))) continue;
+    out.push(raw[i], raw[i + 1]);
   }
   return out;
+}
+
+/** What the proxy reads from a request's headers, from one pass over rawHeaders. */
+interface Forward {
+  /** For the primary: Host first, end-to-end headers, then x-forwarded-*. */
+  headers: RawHeaders;
+  host: string | undefined;
+  contentLength: string | undefined;
+  chunked: boolean;
+}
+
+function forwardRequest(raw: RawHeaders, remote: string): Forward {
+  const named = connectionNamed(raw);
+  const headers: RawHeaders = ["host", ""];
+  let host: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
+  let xff: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    const v = raw[i + 1];
+    if (k === "host") {
+      host ??= v;
+      continue;
+    }
+    if (k === "transfer-encoding") chunked = true;
+    if (HOP_BY_HOP.has(k) || (named !== undefined && named.includes(k))) continue;
+    if (k === "content-length") contentLength ??= v;
+    else if (k === "x-forwarded-for") {
+      xff = xff === undefined ? v : `${xff}, ${v}`;
+      continue;
+    } else if (k === "x-forwarded-proto" || k === "x-forwarded-host") continue;
+    headers.push(raw[i], v);
+  }
+  headers.push("x-forwarded-for", xff ? `${xff}, ${remote}` : remote, "x-forwarded-proto", "http", "x-forwarded-host", "");
+  return { headers, host, contentLength, chunked };
+}
+
+/** RequestInfo whose `headers` object is only built when a matcher asks for it. */
+class LazyInfo implements RequestInfo {
+  host: string;
+  authority: string;
+  method: string;
+  path: string;
+  query: string;
+  scheme = "http";
+  private readonly req: http.IncomingMessage;
+  constructor(req: http.IncomingMessage, authority: string, method: string, path: string, query: string) {
+    this.req = req;
+    this.host = normalizeHost(authority);
+    this.authority = authority;
+    this.method = method;
+    this.path = path;
+    this.query = query;
+  }
+  get headers(): http.IncomingHttpHeaders {
+    return this.req.headers;
+  }
 }
 
 /** `host:port` -> `host<suffix>:port` (Envoy appends the suffix to the host part). */
@@ -151,7 +223,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     return p;
   };
 
-  function sendCopy(target: MirrorTarget, method: string, path: string, headers: Headers, authority: string, body: Buffer, settings: Routing["settings"]): void {
+  function sendCopy(target: MirrorTarget, method: string, path: string, headers: RawHeaders, authority: string, body: Buffer, settings: Routing["settings"]): void {
     const up = target.upstream;
     const state = shadowStateFor(up);
     if (state.downUntil !== 0) {
@@ -166,11 +238,11 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     shadowInFlight++;
     const started = performance.now();
     let head = `${method} ${up.basePath}${path} HTTP/1.1\r\nhost: ${shadowAuthority(authority, settings.shadowHostSuffix)}\r\n`;
-    for (const k in headers) {
-      if (k === "host" || k === "content-length" || k === "x-mirror-shadow") continue;
-      const v = headers[k];
-      if (typeof v === "string") head += `${k}: ${v}\r\n`;
-      else for (const one of v) head += `${k}: ${one}\r\n`;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i];
+      const lower = k.toLowerCase();
+      if (lower === "host" || lower === "content-length" || lower === "transfer-encoding" || lower === "x-mirror-shadow") continue;
+      head += `${k}: ${headers[i + 1]}\r\n`;
     }
     head += `x-mirror-shadow: true\r\ncontent-length: ${body.length}\r\n\r\n`;
     metrics.copySent(up.key);
@@ -179,16 +251,23 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     primaryInFlight++;
-    res.once("close", () => {
-      primaryInFlight--;
-      if (!res.writableFinished) metrics.clientAbort();
-      if (primaryInFlight === 0 && onIdle) onIdle();
-    });
     if (draining) res.shouldKeepAlive = false;
 
     const rt = routing; // one routing table per request, even if a reload swaps it meanwhile
+    const fwd = forwardRequest(req.rawHeaders, req.socket.remoteAddress ?? "");
     let url = req.url ?? "/";
-    let authority = req.headers.host ?? "";
+    let authority = fwd.host ?? "";
+    let preq: http.ClientRequest | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    res.once("close", () => {
+      primaryInFlight--;
+      if (!res.writableFinished) {
+        metrics.clientAbort();
+        clearTimeout(timer);
+        preq?.destroy();
+      }
+      if (primaryInFlight === 0 && onIdle) onIdle();
+    });
     if (url.charCodeAt(0) !== 47 /* / */) {
       // Absolute-form (RFC 9112 3.2.2): its authority replaces Host for routing. The proxy
       // still only ever connects to spec.upstreams, whatever the URL names.
@@ -203,15 +282,8 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       if (url.charCodeAt(0) !== 47) url = `/${url}`;
     }
     const qi = url.indexOf("?");
-    const info: RequestInfo = {
-      host: normalizeHost(authority),
-      authority,
-      method: req.method ?? "GET",
-      path: qi < 0 ? url : url.slice(0, qi),
-      query: qi < 0 ? "" : url.slice(qi + 1),
-      scheme: "http",
-      headers: req.headers,
-    };
+    const method = req.method ?? "GET";
+    const info = new LazyInfo(req, authority, method, qi < 0 ? url : url.slice(0, qi), qi < 0 ? "" : url.slice(qi + 1));
     const route = selectRoute(rt, info);
     if (!route) {
       req.resume();
@@ -221,13 +293,9 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     const up = route.pick(Math.random());
     const routeId = route.id;
 
-    const headers = endToEnd(req.headers);
-    const remote = req.socket.remoteAddress ?? "";
-    const xff = req.headers["x-forwarded-for"];
-    headers["x-forwarded-for"] = xff ? `${xff}, ${remote}` : remote;
-    headers["x-forwarded-proto"] = "http";
-    headers["x-forwarded-host"] = authority;
-    headers.host = authority;
+    const headers = fwd.headers;
+    headers[1] = authority; // host
+    headers[headers.length - 1] = authority; // x-forwarded-host
 
     // Sample each mirror independently, before the body arrives.
     let copies: MirrorTarget[] | undefined;
@@ -235,18 +303,26 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       if (m.percent >= 100 || Math.random() * 100 < m.percent) (copies ??= []).push(m);
     }
 
+    const hasBody = fwd.contentLength !== undefined ? fwd.contentLength !== "0" : fwd.chunked;
+    const settings = rt.settings;
+    // Copies of a body-less request go out first: they read `headers` before the primary's
+    // framing header may be added below.
+    if (!hasBody && copies) for (const c of copies) sendCopy(c, method, url, headers, authority, EMPTY, settings);
+    // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
+    const primaryHeaders = hasBody && fwd.contentLength === undefined ? [...headers, "transfer-encoding", "chunked"] : headers;
+
     const started = performance.now();
-    const preq = http.request({ agent: agentFor(up, "p"), host: up.hostname, port: up.port, method: info.method, path: up.basePath + url, headers, setHost: false });
+    const p = http.request({ agent: agentFor(up, "p"), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false });
+    preq = p;
     let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
     if (route.timeoutMs > 0) {
       timer = setTimeout(() => {
         timedOut = true;
-        preq.destroy();
+        p.destroy();
       }, route.timeoutMs);
     }
 
-    preq.on("response", (pres) => {
+    p.on("response", (pres) => {
       const status = pres.statusCode ?? 502;
       metrics.upstreamLatency(up.key, (performance.now() - started) / 1000);
       metrics.request(routeId, status);
@@ -254,12 +330,12 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         pres.destroy();
         return;
       }
-      res.writeHead(status, pres.statusMessage, endToEnd(pres.headers));
+      res.writeHead(status, pres.statusMessage, endToEndRaw(pres.rawHeaders));
       pres.pipe(res);
-      pres.on("end", () => clearTimeout(timer));
+      if (timer !== undefined) pres.on("end", () => clearTimeout(timer));
       pres.on("error", () => res.destroy());
     });
-    preq.on("error", (err: NodeJS.ErrnoException) => {
+    p.on("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       if (res.destroyed || res.writableFinished) return; // client went away first
       if (timedOut) {
@@ -272,28 +348,17 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       if (!res.headersSent) metrics.request(routeId, 502);
       plain(res, 502, connect ? "upstream connect error\n" : "upstream reset\n");
     });
-    res.once("close", () => {
-      if (!res.writableFinished) {
-        clearTimeout(timer);
-        preq.destroy();
-      }
-    });
 
-    const hasBody = req.headers["content-length"] !== undefined ? req.headers["content-length"] !== "0" : req.headers["transfer-encoding"] !== undefined;
-    const settings = rt.settings;
     if (!hasBody) {
-      preq.end();
+      p.end();
       req.resume();
-      if (copies) for (const c of copies) sendCopy(c, info.method, url, headers, authority, EMPTY, settings);
       return;
     }
 
-    // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
-    if (req.headers["content-length"] === undefined) preq.setHeader("transfer-encoding", "chunked");
-    req.pipe(preq);
+    req.pipe(p);
     if (!copies) return;
     const cap = settings.maxMirrorBodyBytes;
-    const declared = Number(req.headers["content-length"]);
+    const declared = Number(fwd.contentLength);
     if (declared > cap) {
       for (const c of copies) metrics.copyDropped(c.upstream.key, "body_too_large");
       return;
@@ -314,7 +379,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       if (!chunks) return;
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
       chunks = undefined;
-      for (const c of wanted) sendCopy(c, info.method, url, headers, authority, body, settings);
+      for (const c of wanted) sendCopy(c, method, url, headers, authority, body, settings);
     });
   }
 
