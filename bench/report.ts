@@ -60,6 +60,8 @@ export interface CaseResult {
   shadow: Shadow;
   label: string;
   probe?: boolean;
+  /** With --rounds: which round this result comes from. */
+  round?: number;
   /** Why the case did not run. */
   skipped?: string;
   wrk?: WrkResult;
