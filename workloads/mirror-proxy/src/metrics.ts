@@ -3,7 +3,7 @@
  * live in one process, as in the tests). Label children are cached: the hot path does a
  * Map lookup instead of prom-client's label hashing.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "./prom.ts";
 
 export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout";
 export type FailReason = "connect" | "reset" | "error";
@@ -43,7 +43,7 @@ export interface ProxyMetrics {
 
 export function createMetrics(gauges: { primaryInFlight: () => number; shadowInFlight: () => number }): ProxyMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics(registry);
 
   const requests = new Counter({ name: "mirror_proxy_requests_total", help: "Requests answered on the traffic port, by route (`<VirtualService>/<route name or index>`, `none` when no route matched) and status class.", labelNames: ["route", "code_class"], registers: [registry] });
   const upstreamDuration = new Histogram({ name: "mirror_proxy_upstream_duration_seconds", help: "Primary upstream latency until response headers.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
