@@ -148,3 +148,26 @@ export function mirrorMetricLines(text: string): string[] {
     .filter((l) => !/_bucket\{/.test(l))
     .filter((l) => !/ 0$/.test(l));
 }
+
+/**
+ * The node flags of a Dockerfile's exec-form CMD/ENTRYPOINT (`["node", "--flag", ..., "main.js"]`),
+ * so the benchmark runs the proxy as its image does. [] when there are none.
+ */
+export function nodeFlagsFromDockerfile(text: string): string[] {
+  const lines = text.split("\n").filter((l) => /^\s*(CMD|ENTRYPOINT)\s+\[/.test(l));
+  const last = lines[lines.length - 1];
+  if (!last) return [];
+  let argv: unknown;
+  try {
+    argv = JSON.parse(last.slice(last.indexOf("[")));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(argv) || !/(^|\/)node$/.test(String(argv[0]))) return [];
+  const flags: string[] = [];
+  for (const a of argv.slice(1).map(String)) {
+    if (!a.startsWith("-")) break;
+    flags.push(a);
+  }
+  return flags;
+}

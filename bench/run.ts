@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Command, Option } from "commander";
-import { NGINX_BIN, mirrorMetricLines, proxyConfigYaml } from "./configs.ts";
+import { NGINX_BIN, mirrorMetricLines, nodeFlagsFromDockerfile, proxyConfigYaml } from "./configs.ts";
 import { canConnect, cpuMeter, freePort, installCleanup, sampleRss, stopAll, track } from "./procs.ts";
 import { PROXY_ENTRY_TS, buildProxyJs, nginxAvailable, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
 import {
@@ -33,7 +33,7 @@ interface Options {
   out: string;
   proxyBuild: "js" | "ts";
   proxyEntry?: string;
-  proxyNodeArgs: string;
+  proxyNodeArgs?: string;
   quietWait: number;
   rounds: number;
 }
@@ -64,7 +64,7 @@ function parseOptions(): Options {
         .default("js"),
     )
     .option("--proxy-entry <file>", "run this proxy entry point instead (overrides --proxy-build)")
-    .option("--proxy-node-args <args>", "extra node flags for the proxy process, space-separated (e.g. \"--max-semi-space-size=4\")", "")
+    .option("--proxy-node-args <args>", "node flags for the proxy process, space-separated (default: those of the CMD in workloads/mirror-proxy/Dockerfile)")
     .parse();
   return program.opts<Options>();
 }
@@ -174,12 +174,20 @@ async function main(): Promise<void> {
 
   const nginxMissing = nginxAvailable();
   let proxyEntry = opts.proxyEntry ?? PROXY_ENTRY_TS;
+  const dockerfile = path.join("workloads", "mirror-proxy", "Dockerfile");
+  const proxyNodeArgs =
+    opts.proxyNodeArgs !== undefined
+      ? opts.proxyNodeArgs.split(/\s+/).filter(Boolean)
+      : fs.existsSync(dockerfile)
+        ? nodeFlagsFromDockerfile(fs.readFileSync(dockerfile, "utf8"))
+        : [];
   let proxyMissing = fs.existsSync(proxyEntry) ? null : `${proxyEntry} does not exist (yet)`;
   if (!proxyMissing && !opts.proxyEntry && opts.proxyBuild === "js" && cases.some((c) => c.kind === "proxy")) {
     try {
       const built = buildProxyJs(tmp);
       proxyEntry = built.entry;
       console.log(`proxy: compiled with tsc (workloads/tsconfig.build.json) -> ${proxyEntry}`);
+      console.log(`proxy: node flags ${proxyNodeArgs.join(" ") || "(none)"}${opts.proxyNodeArgs === undefined ? " (from its Dockerfile CMD)" : ""}`);
       if (built.warnings) console.log(`proxy: tsc reported (JS emitted anyway):\n${built.warnings}`);
     } catch (e) {
       proxyMissing = `could not compile: ${(e as Error).message.split("\n")[0]}`;
@@ -207,7 +215,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${head}: starting... `);
       let r: CaseResult;
       try {
-        r = await runCase(c, { opts, proxyEntry, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows });
+        r = await runCase(c, { opts, proxyEntry, proxyNodeArgs, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows });
         const w = r.wrk!;
         console.log(
           `${Math.round(w.rps).toLocaleString("en-US")} req/s, p50 ${w.latencyMs.p50.toFixed(2)} ms, p99 ${w.latencyMs.p99.toFixed(2)} ms` +
@@ -236,7 +244,7 @@ async function main(): Promise<void> {
       (opts.proxyBuild === "js"
         ? `${PROXY_ENTRY_TS} compiled by tsc (workloads/tsconfig.build.json, CommonJS, as in its image)`
         : `${PROXY_ENTRY_TS} (Node type stripping)`)) +
-    `, NODE_ENV=production${opts.proxyNodeArgs ? `, node ${opts.proxyNodeArgs}` : ""}`;
+    `, NODE_ENV=production${proxyNodeArgs.length ? `, node ${proxyNodeArgs.join(" ")}` : ""}`;
 
   const rows = buildRows(results);
   const targets = evaluateTargets(results);
@@ -305,6 +313,7 @@ async function waitQuiet(maxS: number): Promise<void> {
 interface CaseEnv {
   opts: Options;
   proxyEntry: string;
+  proxyNodeArgs: string[];
   tmp: string;
   luaPath: string;
   P: number;
@@ -338,7 +347,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
   } else {
     const configFile = path.join(dir, "mirror-proxy.yaml");
     fs.writeFileSync(configFile, proxyConfigYaml({ primaryPort: env.P, shadowPort: env.shadowPort }));
-    proxy = await startProxy({ entry: env.proxyEntry, configFile, nodeArgs: opts.proxyNodeArgs.split(/\s+/).filter(Boolean) });
+    proxy = await startProxy({ entry: env.proxyEntry, configFile, nodeArgs: env.proxyNodeArgs });
     url = `http://127.0.0.1:${proxy.port}/`;
     pid = proxy.child.pid;
     stop = proxy.stop;

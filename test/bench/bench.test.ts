@@ -1,6 +1,6 @@
 import { buildRows, evaluateTargets, renderText, selectCases, type CaseResult } from "../../bench/report";
 import { parseWrkOutput, type WrkResult } from "../../bench/wrk";
-import { nginxConfig, proxyConfigYaml } from "../../bench/configs";
+import { nginxConfig, nodeFlagsFromDockerfile, proxyConfigYaml } from "../../bench/configs";
 
 import YAML from "yaml";
 
@@ -116,5 +116,13 @@ describe("bench: generated configs", () => {
     expect(docs[2].spec.upstreams).toEqual({ "bench/v1": "http://127.0.0.1:2", "bench/v2": "http://127.0.0.1:3" });
     const off = YAML.parseAllDocuments(proxyConfigYaml({ primaryPort: 2, shadowPort: null })).map((d) => d.toJS());
     expect(off[0].spec.http[0].mirror).toBeUndefined();
+  });
+});
+
+describe("bench: proxy node flags from its Dockerfile", () => {
+  it("takes the flags between node and the script of the exec-form CMD", () => {
+    expect(nodeFlagsFromDockerfile('FROM x\nCMD ["node", "--max-semi-space-size=2", "/app/main.js", "--config", "f"]\n')).toEqual(["--max-semi-space-size=2"]);
+    expect(nodeFlagsFromDockerfile('CMD ["node", "/app/main.js"]')).toEqual([]);
+    expect(nodeFlagsFromDockerfile("CMD node main.js")).toEqual([]);
   });
 });
