@@ -7,7 +7,7 @@
  * compared as a whole. Identical body bytes short-cut the JSON walk entirely.
  */
 import { createHash } from "node:crypto";
-import { appendIndex, appendKey, compilePathMatcher, normalizeIndices, ROOT } from "./jsonPath.ts";
+import { appendIndex, appendKey, compilePathMatcher, ROOT } from "./jsonPath.ts";
 
 /** One upstream answer as held for comparison. `headers` keys are lower-case (Node's). */
 export interface Answer {
@@ -103,17 +103,18 @@ const NO_NOISE: ReadonlySet<string> = new Set();
 
 /**
  * Compares `shadow` against `primary`. Pass compiled options on the hot path (compile once
- * per config); plain options are compiled on each call.
+ * per config; plain options are compiled on each call) and the route's learned noise
+ * (`noise.noiseFor(route)`), which overrides `options.noise`.
  */
 export function compareAnswers(
   primary: Answer,
   shadow: Answer,
   options: CompareOptions | CompiledCompareOptions,
-  noise: ReadonlySet<string> = ("noise" in options && options.noise) || NO_NOISE,
+  noise?: ReadonlySet<string>,
 ): CompareResult {
   const o = isCompiled(options) ? options : compileCompareOptions(options);
-  const c = new Collector(o, noise);
-  if (o.compareStatus && primary.status !== shadow.status) c.add("status", "changed", primary.status, shadow.status);
+  const c = new Collector(o, noise ?? (isCompiled(options) ? undefined : options.noise) ?? NO_NOISE);
+  if (o.compareStatus && primary.status !== shadow.status) c.add("status", "status", "changed", primary.status, shadow.status);
   compareHeaders(primary, shadow, o, c);
   compareBodies(primary, shadow, o, c);
   return c.result();
@@ -137,13 +138,14 @@ class Collector {
     this.#noise = noise;
   }
 
-  /** Whether a differing node is learned noise (its normalized path, or the header/body key). */
-  isNoise(path: string): boolean {
-    return this.#noise.size > 0 && this.#noise.has(normalizeIndices(path));
+  /** Whether a differing node is learned noise, by its normalized path (indices as `[*]`). */
+  isNoise(pattern: string): boolean {
+    return this.#noise.size > 0 && this.#noise.has(pattern);
   }
 
-  add(path: string, kind: DifferenceKind, primary: unknown, shadow: unknown): void {
-    if (this.patterns.size < this.#o.maxPatterns) this.patterns.add(normalizeIndices(path));
+  /** `pattern` is `path` with indices as `[*]`, built alongside it by the walk (no re-parsing). */
+  add(path: string, pattern: string, kind: DifferenceKind, primary: unknown, shadow: unknown): void {
+    if (this.patterns.size < this.#o.maxPatterns) this.patterns.add(pattern);
     if (this.differences.length >= this.#o.maxDifferences) {
       this.omitted++;
       return;
@@ -190,7 +192,7 @@ function compareHeaders(primary: Answer, shadow: Answer, o: CompiledCompareOptio
     if (a === b) continue;
     const path = `headers.${name}`;
     if (c.isNoise(path)) continue;
-    c.add(path, a === undefined ? "added" : b === undefined ? "removed" : "changed", a, b);
+    c.add(path, path, a === undefined ? "added" : b === undefined ? "removed" : "changed", a, b);
   }
 }
 
@@ -223,12 +225,12 @@ function compareBodies(primary: Answer, shadow: Answer, o: CompiledCompareOption
     const a = parseJson(primary.body);
     const b = a.ok ? parseJson(shadow.body) : a;
     if (a.ok && b.ok) {
-      walk(a.value, b.value, ROOT, 0, o, c);
+      walk(a.value, b.value, ROOT, ROOT, 0, o, c);
       return;
     }
   }
   if (c.isNoise("body")) return;
-  c.add("body", "changed", bodySummary(primary), bodySummary(shadow));
+  c.add("body", "body", "changed", bodySummary(primary), bodySummary(shadow));
 }
 
 /** Length, SHA-256 and, for text, the start of it: enough to tell two bodies apart in a report. */
@@ -259,46 +261,47 @@ function kindOf(v: unknown): JsonKind {
  * Structural diff. Only differing nodes cost more than a comparison: paths are built only
  * for containers and differing leaves, and ignore/noise checks run only where values differ.
  */
-function walk(a: unknown, b: unknown, path: string, depth: number, o: CompiledCompareOptions, c: Collector): void {
+function walk(a: unknown, b: unknown, path: string, pattern: string, depth: number, o: CompiledCompareOptions, c: Collector): void {
   if (a === b) return;
   const ka = kindOf(a);
   const kb = kindOf(b);
-  if (o.isIgnoredPath(path) || c.isNoise(path)) return;
-  if (ka !== kb) return c.add(path, "type", a, b);
-  if (ka !== "array" && ka !== "object") return c.add(path, "changed", a, b);
+  if (o.isIgnoredPath(path) || c.isNoise(pattern)) return;
+  if (ka !== kb) return c.add(path, pattern, "type", a, b);
+  if (ka !== "array" && ka !== "object") return c.add(path, pattern, "changed", a, b);
   if (depth >= o.maxDepth) {
     // Too deep to describe field by field: one difference for the whole subtree.
-    if (!deepEqual(a, b)) c.add(path, "changed", a, b);
+    if (!deepEqual(a, b)) c.add(path, pattern, "changed", a, b);
     return;
   }
   if (ka === "array") {
     const x = a as unknown[];
     const y = b as unknown[];
     const common = Math.min(x.length, y.length);
+    const elements = `${pattern}[*]`;
     for (let i = 0; i < common; i++) {
       const xi = x[i];
       const yi = y[i];
-      if (xi !== yi) walk(xi, yi, appendIndex(path, i), depth + 1, o, c);
+      if (xi !== yi) walk(xi, yi, appendIndex(path, i), elements, depth + 1, o, c);
     }
-    for (let i = common; i < x.length; i++) removedOrAdded(appendIndex(path, i), "removed", x[i], o, c);
-    for (let i = common; i < y.length; i++) removedOrAdded(appendIndex(path, i), "added", y[i], o, c);
+    for (let i = common; i < x.length; i++) removedOrAdded(appendIndex(path, i), elements, "removed", x[i], o, c);
+    for (let i = common; i < y.length; i++) removedOrAdded(appendIndex(path, i), elements, "added", y[i], o, c);
     return;
   }
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
   for (const key of Object.keys(x)) {
-    if (!Object.hasOwn(y, key)) removedOrAdded(appendKey(path, key), "removed", x[key], o, c);
-    else if (x[key] !== y[key]) walk(x[key], y[key], appendKey(path, key), depth + 1, o, c);
+    if (!Object.hasOwn(y, key)) removedOrAdded(appendKey(path, key), appendKey(pattern, key), "removed", x[key], o, c);
+    else if (x[key] !== y[key]) walk(x[key], y[key], appendKey(path, key), appendKey(pattern, key), depth + 1, o, c);
   }
   for (const key of Object.keys(y)) {
-    if (!Object.hasOwn(x, key)) removedOrAdded(appendKey(path, key), "added", y[key], o, c);
+    if (!Object.hasOwn(x, key)) removedOrAdded(appendKey(path, key), appendKey(pattern, key), "added", y[key], o, c);
   }
 }
 
-function removedOrAdded(path: string, kind: "added" | "removed", value: unknown, o: CompiledCompareOptions, c: Collector): void {
-  if (o.isIgnoredPath(path) || c.isNoise(path)) return;
-  if (kind === "removed") c.add(path, kind, value, undefined);
-  else c.add(path, kind, undefined, value);
+function removedOrAdded(path: string, pattern: string, kind: "added" | "removed", value: unknown, o: CompiledCompareOptions, c: Collector): void {
+  if (o.isIgnoredPath(path) || c.isNoise(pattern)) return;
+  if (kind === "removed") c.add(path, pattern, kind, value, undefined);
+  else c.add(path, pattern, kind, undefined, value);
 }
 
 /** Iterative deep equality of parsed JSON (no recursion, so any nesting is safe). */

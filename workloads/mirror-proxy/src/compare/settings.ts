@@ -1,0 +1,141 @@
+/**
+ * The optional `spec.compare` block of the MirrorProxy document: which mirrored routes get
+ * their shadow answers compared with the primary's, what is compared, and the bounds.
+ *
+ * `validateCompareSettings(raw)` is meant to be merged into `parseMirrorProxyConfig`: it
+ * returns the settings with defaults, or problems in config.ts's `ConfigProblem` shape
+ * (`MirrorProxy: spec.compare.maxBodyBytes: must be at least 0 (got -1)`), and
+ * `checkCompareRoutes` cross-checks the route names against the VirtualServices.
+ */
+import { z } from "zod";
+import type { ConfigProblem, VirtualService } from "../config.ts";
+import type { CompareOptions } from "./diff.ts";
+import { checkJsonPath } from "./jsonPath.ts";
+
+export const ALL_ROUTES = "*";
+// RFC 9110 token characters, lower-case only (Node hands header names over lower-cased).
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+const str = () => z.string({ error: "must be a string" });
+const headerName = () => str().regex(HEADER_NAME, "must be a lower-case header name");
+const nonNegativeInt = () => z.number({ error: "must be a number" }).int("must be an integer").min(0, "must be at least 0");
+
+const NoiseSchema = z.strictObject({
+  samplePercent: z.number({ error: "must be a number" }).min(0, "must be between 0 and 100").max(100, "must be between 0 and 100").default(10),
+  minSamples: z.number({ error: "must be a number" }).int("must be an integer").min(1, "must be at least 1").default(5),
+});
+
+export const CompareSettingsSchema = z.strictObject({
+  /** Route names (`HTTPRoute.name`), route ids (`<VirtualService>/<name or index>`) or `*`. */
+  routes: z.array(str().min(1, "must not be empty"), { error: "must be a list" }).min(1, 'must list at least one route name, or "*" for every mirrored route').default([ALL_ROUTES]),
+  /** Compared response headers; `*` = all but framing ones (see diff.ts FRAMING_HEADERS). */
+  headers: z.array(z.union([z.literal("*"), headerName()], { error: "must be a lower-case header name or *" }), { error: "must be a list" }).default(["content-type"]),
+  ignoreHeaders: z.array(headerName(), { error: "must be a list" }).default([]),
+  ignorePaths: z.array(str().superRefine((p, ctx) => {
+    const err = checkJsonPath(p);
+    if (err) ctx.addIssue({ code: "custom", message: `not a supported JSON path: ${err}` });
+  }), { error: "must be a list" }).default([]),
+  maxBodyBytes: nonNegativeInt().default(262144),
+  maxInFlight: nonNegativeInt().default(64),
+  noise: NoiseSchema.optional(),
+  lastMismatches: nonNegativeInt().default(50),
+});
+
+export type CompareSettings = z.infer<typeof CompareSettingsSchema>;
+export type NoiseSettings = z.infer<typeof NoiseSchema>;
+
+export interface CompareValidation {
+  /** Undefined when the block is absent (comparison off) or invalid. */
+  settings: CompareSettings | undefined;
+  problems: ConfigProblem[];
+}
+
+/** Validates `spec.compare` (raw YAML value; `undefined` = absent). */
+export function validateCompareSettings(raw: unknown, document = "MirrorProxy", at = "spec.compare"): CompareValidation {
+  if (raw === undefined) return { settings: undefined, problems: [] };
+  const parsed = CompareSettingsSchema.safeParse(raw);
+  if (!parsed.success) return { settings: undefined, problems: zodProblems(document, at, parsed.error, raw) };
+  const settings = parsed.data;
+  const problems: ConfigProblem[] = [];
+  const ignored = new Set(settings.ignoreHeaders);
+  settings.headers.forEach((h, i) => {
+    if (ignored.has(h)) problems.push({ document, path: `${at}.headers[${i}]`, problem: "also listed in ignoreHeaders; list it in one of them", value: h });
+  });
+  if (settings.headers.length > 1 && settings.headers.includes("*")) {
+    problems.push({ document, path: `${at}.headers`, problem: '"*" already compares every header; list it alone', value: settings.headers });
+  }
+  return problems.length > 0 ? { settings: undefined, problems } : { settings, problems };
+}
+
+/**
+ * Every entry of `routes` (other than `*`) must name a route that mirrors: by its name
+ * (`HTTPRoute.name`, in any VirtualService) or its id `<VirtualService>/<name or index>`
+ * (the `route` metrics label).
+ */
+export function checkCompareRoutes(settings: CompareSettings, virtualServices: readonly VirtualService[], document = "MirrorProxy", at = "spec.compare"): ConfigProblem[] {
+  const mirroring = new Set<string>();
+  const nonMirroring = new Set<string>();
+  for (const vs of virtualServices) {
+    vs.http.forEach((r, i) => {
+      const names = [`${vs.name}/${r.name ?? i}`, ...(r.name ? [r.name] : [])];
+      const into = r.mirror || (r.mirrors && r.mirrors.length > 0) ? mirroring : nonMirroring;
+      for (const n of names) into.add(n);
+    });
+  }
+  const problems: ConfigProblem[] = [];
+  settings.routes.forEach((name, i) => {
+    if (name === ALL_ROUTES || mirroring.has(name)) return;
+    const problem = nonMirroring.has(name) ? "this route does not mirror, so there is nothing to compare" : "no HTTPRoute has this name (use a route name, <VirtualService>/<name or index>, or *)";
+    problems.push({ document, path: `${at}.routes[${i}]`, problem, value: name });
+  });
+  return problems;
+}
+
+/** A predicate over route ids (`<VirtualService>/<name or index>`, the metrics label). */
+export function compileRouteSelector(routes: readonly string[]): (routeId: string) => boolean {
+  if (routes.includes(ALL_ROUTES)) return () => true;
+  const wanted = new Set(routes);
+  return (routeId) => wanted.has(routeId) || wanted.has(routeId.slice(routeId.indexOf("/") + 1));
+}
+
+/** The diff options these settings ask for (compile them once with `compileCompareOptions`). */
+export function compareOptionsFrom(settings: CompareSettings): CompareOptions {
+  return { headers: settings.headers, ignoreHeaders: settings.ignoreHeaders, ignorePaths: settings.ignorePaths };
+}
+
+// ---------------------------------------------------------------- zod issue formatting
+// The same wording as config.ts (whose formatter is not exported): `<path>: <problem> (got <value>)`.
+
+type Path = readonly PropertyKey[];
+
+function formatPath(at: string, path: Path): string {
+  let out = at;
+  for (const seg of path) out += typeof seg === "number" ? `[${seg}]` : `.${String(seg)}`;
+  return out;
+}
+
+function valueAt(raw: unknown, path: Path): unknown {
+  let cur: unknown = raw;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg as string];
+  }
+  return cur;
+}
+
+const NICE_TYPES: Record<string, string> = { object: "a mapping", array: "a list", record: "a mapping", string: "a string", number: "a number", boolean: "a boolean", int: "an integer" };
+
+function zodProblems(document: string, at: string, error: z.ZodError, raw: unknown): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) out.push({ document, path: formatPath(at, [...issue.path, key]), problem: "unknown field", value: valueAt(raw, [...issue.path, key]) });
+      continue;
+    }
+    const value = valueAt(raw, issue.path);
+    let problem = issue.message;
+    if (issue.code === "invalid_type") problem = value === undefined ? "required" : `must be ${NICE_TYPES[issue.expected] ?? issue.expected}`;
+    out.push({ document, path: formatPath(at, issue.path), problem, value });
+  }
+  return out;
+}
