@@ -56,6 +56,11 @@ function curlCommands(url: string) {
 async function deploy() {
   const { mesh, reason } = await chooseMesh(config.mesh);
   pulumi.log.info(`data plane: ${mesh} (${reason})`);
+  const compared = DEMO_APPS.filter((app) => config.apps[app.name].compare).map((app) => app.name);
+  if (mesh === "istio" && compared.length > 0) {
+    // Envoy discards the shadow's answer (istio/istio#22059): only our proxy can compare.
+    pulumi.log.warn(`compare is set for ${compared.join(", ")}, but only the mirror proxy compares answers: ignored with mesh istio`);
+  }
 
   const namespace = new DemoNamespace("demo", { name: config.namespace, istioInjection: mesh === "istio" });
   for (const app of DEMO_APPS) {

@@ -14,6 +14,7 @@ export type Mesh = (typeof MESHES)[number];
 /** Defaults; Pulumi.yaml declares the same values (a test keeps them equal). */
 export const DEFAULTS = {
   mirrorPercent: 100,
+  compare: false,
   mesh: "auto" as Mesh,
   namespace: "mirror-demo",
   mirrorCookie: "user=test",
@@ -22,6 +23,7 @@ export const DEFAULTS = {
 /** Every key the program reads, raw, as `pulumi config` holds them. */
 export interface RawStackConfig {
   mirrorPercent?: unknown;
+  compare?: unknown;
   mesh?: unknown;
   namespace?: unknown;
   mirrorCookie?: unknown;
@@ -36,6 +38,8 @@ export interface AppSettings {
   mirrorPercent: number;
   /** Host values routed to the app (`*` = any). */
   hosts: string[];
+  /** Compare v2's answers with v1's (proxy mode only: Envoy cannot). */
+  compare: boolean;
   /** A ready-made image to deploy instead of building the workload folder. */
   image?: string;
 }
@@ -66,8 +70,12 @@ const percent = z.union([z.number(), z.string()]).transform((raw, ctx) => {
   return value;
 });
 
+// Pulumi hands top-level values over as strings; `--path` values keep their YAML type.
+const flag = z.union([z.boolean(), z.enum(["true", "false"])], { error: "true or false" }).transform((v) => v === true || v === "true");
+
 const appOverride = z.strictObject({
   mirrorPercent: percent.optional(),
+  compare: flag.optional(),
   hosts: z
     .array(z.string().regex(HOST, { error: "a DNS name, `*.suffix` or `*`" }), {
       error: "a list of host names",
@@ -84,6 +92,7 @@ const appsSchema = z.strictObject(
 
 const rawSchema = z.object({
   mirrorPercent: percent.optional(),
+  compare: flag.optional(),
   mesh: z.enum(MESHES, { error: `one of ${MESHES.join(", ")}` }).optional(),
   namespace: z
     .string()
@@ -162,6 +171,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
       const override = overrides[name] ?? {};
       const settings: AppSettings = {
         mirrorPercent: override.mirrorPercent ?? globalPercent,
+        compare: override.compare ?? data.compare ?? DEFAULTS.compare,
         hosts: override.hosts ?? [...demoApp(name).defaultHosts],
         ...(override.image ? { image: override.image } : {}),
       };
@@ -186,6 +196,7 @@ export function readStackConfig(config = new pulumi.Config(PROJECT)): StackConfi
   const get = (key: keyof RawStackConfig) => config.get(key) || undefined;
   const raw: RawStackConfig = {
     mirrorPercent: get("mirrorPercent"),
+    compare: get("compare"),
     mesh: get("mesh"),
     namespace: get("namespace"),
     mirrorCookie: get("mirrorCookie"),

@@ -35,15 +35,20 @@ export interface ProxyConfigInput {
 /** The documents of the proxy's routing file, in apply order. */
 export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
   const { config } = input;
-  const routingDocs = DEMO_APPS.flatMap((app) => {
-    const routing = buildAppRouting({
+  const routings = DEMO_APPS.map((app) => ({
+    app,
+    routing: buildAppRouting({
       app,
       settings: config.apps[app.name],
       namespace: config.namespace,
       mirrorCookie: config.mirrorCookie,
-    });
-    return [routing.destinationRule, routing.virtualService];
-  });
+    }),
+  }));
+  const routingDocs = routings.flatMap(({ routing }) => [routing.destinationRule, routing.virtualService]);
+  // `compare` names the mirrored routes of the apps that opted in.
+  const comparedRoutes = routings
+    .filter(({ app }) => config.apps[app.name].compare)
+    .flatMap(({ routing }) => routing.virtualService.spec.http.filter((route) => route.mirror).map((route) => route.name));
   // Keyed exactly as the destinations name them: `<fqdn>/<subset>`.
   const upstreams = Object.fromEntries(
     DEMO_APPS.flatMap((app) =>
@@ -55,7 +60,13 @@ export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
     apiVersion: PROXY_API_VERSION,
     kind: "MirrorProxy",
     metadata: { name: "mirror-proxy", namespace: config.namespace },
-    spec: { listen: ports.listen, admin: ports.admin, upstreams, ...PROXY_SHADOW_DEFAULTS },
+    spec: {
+      listen: ports.listen,
+      admin: ports.admin,
+      upstreams,
+      ...PROXY_SHADOW_DEFAULTS,
+      ...(comparedRoutes.length > 0 ? { compare: { routes: comparedRoutes } } : {}),
+    },
   };
   return [...routingDocs, proxyDoc];
 }

@@ -262,3 +262,39 @@ describe("detecting Istio through the Kubernetes API (a local stand-in API serve
     expect(run.outputs.mesh).toBe("proxy");
   });
 });
+
+describe("compare (proxy mode)", () => {
+  const proxySpec = (run: ProgramRun) =>
+    (docsOf(routingYaml(run)) as any[]).find((doc) => doc.kind === "MirrorProxy").spec;
+
+  test("off by default: no compare block", async () => {
+    const run = await runProgram(BASE);
+    expect(proxySpec(run).compare).toBeUndefined();
+  });
+
+  test("apps.movies.compare names movies' mirrored route, and the proxy accepts it", async () => {
+    const run = await runProgram({ ...BASE, apps: JSON.stringify({ movies: { compare: true } }) });
+    expect(proxySpec(run).compare).toEqual({ routes: ["movies-mirror-all"] });
+    expect(() => parseMirrorProxyConfig(routingYaml(run))).not.toThrow();
+  });
+
+  test("compare true covers every app; a per-app false wins", async () => {
+    const all = await runProgram({ ...BASE, compare: "true" });
+    expect(proxySpec(all).compare).toEqual({ routes: ["hostname-mirror-user", "movies-mirror-all"] });
+    const some = await runProgram({ ...BASE, compare: "true", apps: JSON.stringify({ hostname: { compare: false } }) });
+    expect(proxySpec(some).compare).toEqual({ routes: ["movies-mirror-all"] });
+  });
+
+  test("a value other than true/false names the key", async () => {
+    await expect(runProgram({ ...BASE, compare: "yes" })).rejects.toThrow(/traffic-mirroring:compare = "yes": expected true or false/);
+    await expect(runProgram({ ...BASE, apps: JSON.stringify({ movies: { compare: 1 } }) })).rejects.toThrow(
+      /traffic-mirroring:apps\.movies\.compare = 1: expected true or false/,
+    );
+  });
+
+  test("with Istio, compare changes nothing Istio renders", async () => {
+    const plain = await runProgram({ ...BASE, mesh: "istio" });
+    const compared = await runProgram({ ...BASE, mesh: "istio", compare: "true" });
+    expect(compared.resources.map((r) => JSON.stringify(r.inputs))).toEqual(plain.resources.map((r) => JSON.stringify(r.inputs)));
+  });
+});

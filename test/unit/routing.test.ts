@@ -39,6 +39,7 @@ describe("Pulumi.yaml", () => {
     expect(project.config.mesh.default).toBe(DEFAULTS.mesh);
     expect(project.config.namespace.default).toBe(DEFAULTS.namespace);
     expect(project.config.mirrorCookie.default).toBe(DEFAULTS.mirrorCookie);
+    expect(project.config.compare.default).toBe(DEFAULTS.compare);
     for (const [key, declaration] of Object.entries<any>(project.config)) {
       expect([key, typeof declaration.description]).toEqual([key, "string"]);
     }
