@@ -1,17 +1,4 @@
 // npm run logs -- [app] [--tail N] [--follow] [--kubernetes | --local] [--stack dev] [-n namespace]
-// The Pulumi program's modules are loaded through a hook (see support/component-loader.ts),
-// registered before anything imports them.
-import * as path from "node:path";
-import { registerComponentLoader } from "./support/component-loader.ts";
+import { runTool } from "./support/entry.ts";
 
-registerComponentLoader();
-const projectDir = path.resolve(path.dirname(path.resolve(process.argv[1])), "..");
-import("./lib/logs.ts")
-  .then(({ main }) => main(process.argv.slice(2), projectDir))
-  .then(
-    (code) => process.exit(code),
-    (error: Error) => {
-      process.stderr.write(`npm run logs: ${error.stack ?? error.message}\n`);
-      process.exit(1);
-    },
-  );
+runTool("logs", () => import("./lib/logs.ts"));
