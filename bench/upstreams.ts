@@ -10,6 +10,7 @@
 // received per server, so the runner can check that copies really arrived.
 import http from "node:http";
 import net from "node:net";
+import { freePort } from "./procs.ts";
 
 const BODY = Buffer.from('{"ok":true,"from":"primary"}\n');
 const SHADOW_BODY = Buffer.from('{"ok":true,"from":"shadow"}\n');
@@ -47,18 +48,6 @@ function startServer(name: string, body: Buffer, delayMs: number): Promise<numbe
   });
 }
 
-/** A port that was bound, noted and closed: connecting to it is refused. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function main(): Promise<void> {
   const role = process.argv[2];
   const ports: Record<string, number> = {};
@@ -67,7 +56,8 @@ async function main(): Promise<void> {
   } else if (role === "shadows") {
     ports.fastShadow = await startServer("fastShadow", SHADOW_BODY, 0);
     ports.slowShadow = await startServer("slowShadow", SHADOW_BODY, SLOW_SHADOW_DELAY_MS);
-    ports.closed = await closedPort();
+    // A port that was bound, noted and closed: connecting to it is refused.
+    ports.closed = await freePort();
   } else {
     console.error("usage: upstreams.ts primary|shadows");
     process.exit(2);
