@@ -4,7 +4,7 @@
  * must be reused when (and only when) the framing allows it.
  */
 import net from "node:net";
-import { ShadowPool, type Copy, type Outcome } from "../../workloads/mirror-proxy/src/shadow.ts";
+import { AnswerCapture, ShadowPool, type Copy, type Outcome } from "../../workloads/mirror-proxy/src/shadow.ts";
 import { waitFor } from "./helpers.ts";
 
 interface Ended {
@@ -50,13 +50,15 @@ async function rawServer(answer: (head: string) => string | null): Promise<{ por
   };
 }
 
-function pool(port: number): { pool: ShadowPool<number>; ended: Ended[]; send: (id: number, opts?: { method?: string; timeoutMs?: number; maxConns?: number }) => void } {
+type SendOpts = { method?: string; timeoutMs?: number; maxConns?: number; capture?: AnswerCapture };
+
+function pool(port: number): { pool: ShadowPool<number>; ended: Ended[]; send: (id: number, opts?: SendOpts) => void } {
   const ended: Ended[] = [];
   const p = new ShadowPool<number>("127.0.0.1", port, (copy: Copy<number>, outcome, status) => ended.push({ id: copy.ctx, outcome, status }));
-  const send = (id: number, opts: { method?: string; timeoutMs?: number; maxConns?: number } = {}) => {
+  const send = (id: number, opts: SendOpts = {}) => {
     const method = opts.method ?? "GET";
     const now = performance.now();
-    p.send(`${method} /${id} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n`, Buffer.alloc(0), { ctx: id, started: now, deadline: now + (opts.timeoutMs ?? 2000), noBody: method === "HEAD" }, opts.maxConns ?? 4, opts.timeoutMs ?? 2000);
+    p.send(`${method} /${id} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n`, Buffer.alloc(0), { ctx: id, started: now, deadline: now + (opts.timeoutMs ?? 2000), noBody: method === "HEAD", capture: opts.capture }, opts.maxConns ?? 4, opts.timeoutMs ?? 2000);
   };
   return { pool: p, ended, send };
 }
@@ -178,4 +180,55 @@ test("concurrent copies across ticks use up to maxConns connections, then pipeli
     p.destroy();
     await srv.close();
   }
+});
+
+describe("compared copies keep their answer (AnswerCapture)", () => {
+  test.each([
+    ["content-length", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2\r\ncontent-length: 7\r\n\r\n{\"a\":1}", '{"a":1}'],
+    ["chunked", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\n{\"a\r\n4\r\n\":1}\r\n0\r\nx-trailer: 1\r\n\r\n", '{"a":1}'],
+    ["a 100 Continue first", "HTTP/1.1 100 Continue\r\nx-interim: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2\r\ncontent-length: 7\r\n\r\n{\"a\":1}", '{"a":1}'],
+  ])("%s: status, headers (lower-case, repeated joined) and body, pipelined next to uncaptured copies", async (_name, reply, body) => {
+    const srv = await rawServer(() => reply);
+    const { pool: p, ended, send } = pool(srv.port);
+    try {
+      const caps = [new AnswerCapture(1000), new AnswerCapture(1000)];
+      send(0);
+      send(1, { capture: caps[0] });
+      send(2);
+      send(3, { capture: caps[1] });
+      await waitFor(() => ended.length === 4);
+      for (const c of caps) {
+        expect(c.status).toBe(200);
+        expect(c.headers["content-type"]).toBe("application/json");
+        expect(c.headers["x-a"]).toBe("1, 2");
+        expect(c.headers["x-interim"]).toBeUndefined();
+        expect(c.body.body()?.toString()).toBe(body);
+      }
+    } finally {
+      p.destroy();
+      await srv.close();
+    }
+  });
+
+  test("until close, and a body above the cap is only counted", async () => {
+    let n = 0;
+    const srv = await rawServer(() => (n++ === 0 ? "HTTP/1.1 200 OK\r\n\r\nuntil close" : `HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n${"x".repeat(5000)}`));
+    const { pool: p, ended, send } = pool(srv.port);
+    try {
+      const small = new AnswerCapture(100);
+      send(1, { capture: small });
+      await waitFor(() => ended.length === 1);
+      expect(small.body.body()?.toString()).toBe("until close");
+      const big = new AnswerCapture(100);
+      send(2, { capture: big });
+      await waitFor(() => ended.length === 2);
+      expect(ended[1]).toEqual({ id: 2, outcome: "response", status: 200 });
+      expect(big.body.tooLarge).toBe(true);
+      expect(big.body.bytes).toBe(5000);
+      expect(big.body.body()).toBeUndefined();
+    } finally {
+      p.destroy();
+      await srv.close();
+    }
+  });
 });

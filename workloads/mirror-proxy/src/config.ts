@@ -9,6 +9,7 @@
  */
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
+import { checkCompareRoutes, validateCompareSettings, type CompareSettings } from "./compare/settings.ts";
 import { checkRe2Regex, parseDuration } from "./syntax.ts";
 
 // ---------------------------------------------------------------- schemas
@@ -140,11 +141,14 @@ const MirrorProxyDoc = z.strictObject({
   spec: z.strictObject({
     listen: port().optional(),
     admin: port().optional(),
-    upstreams: z.record(z.string(), str()),
+    // One base URL, or a list of them (round-robin, e.g. two v1 replicas run locally).
+    upstreams: z.record(z.string(), z.union([str(), z.array(str()).min(1, "must list at least one URL")], { error: "must be a URL or a list of URLs" })),
     shadowHostSuffix: str().default("-shadow"),
     maxShadowInFlight: z.number().int("must be an integer").min(0, "must be at least 0").default(256),
     maxMirrorBodyBytes: z.number().int("must be an integer").min(0, "must be at least 0").default(1048576),
     shadowTimeoutMs: positiveInt().default(5000),
+    // Validated by compare/settings.ts (its problems join this list, with its field paths).
+    compare: z.unknown().optional(),
   }),
 });
 
@@ -165,12 +169,14 @@ export interface DestinationRule {
 export interface MirrorProxySettings {
   listen?: number;
   admin?: number;
-  /** `host` or `host/subset` -> base URL (http only), as written in the file. */
-  upstreams: Record<string, string>;
+  /** `host` or `host/subset` -> base URL (http only) or a list of them (round-robin), as written in the file. */
+  upstreams: Record<string, string | string[]>;
   shadowHostSuffix: string;
   maxShadowInFlight: number;
   maxMirrorBodyBytes: number;
   shadowTimeoutMs: number;
+  /** Compare shadow answers with the primary's (compare/settings.ts); absent = off. */
+  compare?: CompareSettings;
 }
 export interface MirrorProxyConfig {
   virtualServices: VirtualService[];
@@ -217,7 +223,7 @@ export function shortName(host: string): string {
  * The upstreams key a destination resolves to: exact host first, then its short name
  * (first label), so `movies` and `movies.mirror-demo.svc.cluster.local` both find `movies/v1`.
  */
-export function resolveUpstreamKey(upstreams: Record<string, string>, dest: Destination): string | undefined {
+export function resolveUpstreamKey(upstreams: Record<string, unknown>, dest: Destination): string | undefined {
   const suffix = dest.subset ? `/${dest.subset}` : "";
   const exact = dest.host + suffix;
   if (Object.hasOwn(upstreams, exact)) return exact;
@@ -239,6 +245,7 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
   const destinationRules: DestinationRule[] = [];
   const drSubsetsByRule = new Map<DestinationRule, unknown>();
   let proxy: MirrorProxySettings | undefined;
+  let proxyLabel = "MirrorProxy";
   let proxyDocs = 0;
 
   const docs = parseAllDocuments(text);
@@ -267,7 +274,7 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
       }
       if (kind === "VirtualService") {
         const r = VirtualServiceDoc.safeParse(raw);
-        if (!r.success) return void problems.push(...zodProblems(label, r.error, raw));
+        if (!r.success) return void problems.push(...zodProblems(label, r.error, raw, { istio: true }));
         const http = r.data.spec.http.map(({ mirror_percent, ...route }, j) => {
           if (mirror_percent === undefined) return route;
           if (route.mirrorPercent !== undefined) problems.push({ document: label, path: `spec.http[${j}].mirror_percent`, problem: "cannot be used together with mirrorPercent", value: mirror_percent });
@@ -276,7 +283,7 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
         virtualServices.push({ name: r.data.metadata.name, namespace: r.data.metadata.namespace, hosts: r.data.spec.hosts, http });
       } else {
         const r = DestinationRuleDoc.safeParse(raw);
-        if (!r.success) return void problems.push(...zodProblems(label, r.error, raw));
+        if (!r.success) return void problems.push(...zodProblems(label, r.error, raw, { istio: true }));
         const dr = { name: r.data.metadata.name, namespace: r.data.metadata.namespace, host: r.data.spec.host, subsets: (r.data.spec.subsets ?? []).map((s) => s.name) };
         destinationRules.push(dr);
         drSubsetsByRule.set(dr, r.data.spec.subsets);
@@ -284,8 +291,18 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
     } else if (kind === "MirrorProxy") {
       proxyDocs++;
       const r = MirrorProxyDoc.safeParse(raw);
-      if (!r.success) return void problems.push(...zodProblems(label, r.error, raw));
-      proxy = r.data.spec;
+      const rawSpec = obj.spec as { compare?: unknown } | undefined;
+      if (!r.success) {
+        problems.push(...zodProblems(label, r.error, raw, { istio: true }));
+        // The compare block's own problems belong to the same list.
+        if (rawSpec && typeof rawSpec === "object") problems.push(...validateCompareSettings(rawSpec.compare, label, "spec.compare").problems);
+        return;
+      }
+      proxyLabel = label;
+      const { compare: rawCompare, ...spec } = r.data.spec;
+      const compare = validateCompareSettings(rawCompare, label, "spec.compare");
+      problems.push(...compare.problems);
+      proxy = compare.settings ? { ...spec, compare: compare.settings } : spec;
     } else {
       problems.push({ document: label, path: "kind", problem: "unsupported kind: expected VirtualService, DestinationRule or MirrorProxy", value: kind });
     }
@@ -305,27 +322,33 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
   }
   checkHosts(virtualServices, problems);
   for (const vs of virtualServices) checkVirtualService(vs, destinationRules, proxy, problems);
+  if (proxy?.compare) problems.push(...checkCompareRoutes(proxy.compare, virtualServices, proxyLabel));
 
   if (problems.length > 0 || !proxy) throw new ConfigError(problems);
   return { virtualServices, destinationRules, proxy };
 }
 
 function checkUpstreamUrls(proxy: MirrorProxySettings, problems: ConfigProblem[]): void {
-  for (const [key, url] of Object.entries(proxy.upstreams)) {
+  for (const [key, value] of Object.entries(proxy.upstreams)) {
     const path = `spec.upstreams.${key}`;
     if (!/^[A-Za-z0-9*.-]+(\/[A-Za-z0-9_.-]+)?$/.test(key)) {
       problems.push({ document: "MirrorProxy", path, problem: "key must be `host` or `host/subset`", value: key });
     }
-    let u: URL | undefined;
-    try {
-      u = new URL(url);
-    } catch {
-      problems.push({ document: "MirrorProxy", path, problem: "must be an absolute URL like http://10.0.0.1:8080", value: url });
-      continue;
-    }
-    if (u.protocol !== "http:") problems.push({ document: "MirrorProxy", path, problem: "only http:// upstreams are supported", value: url });
-    else if (u.search || u.hash || u.username) problems.push({ document: "MirrorProxy", path, problem: "must not carry a query, fragment or credentials", value: url });
+    if (typeof value === "string") checkUpstreamUrl(path, value, problems);
+    else value.forEach((url, i) => checkUpstreamUrl(`${path}[${i}]`, url, problems));
   }
+}
+
+function checkUpstreamUrl(path: string, url: string, problems: ConfigProblem[]): void {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    problems.push({ document: "MirrorProxy", path, problem: "must be an absolute URL like http://10.0.0.1:8080", value: url });
+    return;
+  }
+  if (u.protocol !== "http:") problems.push({ document: "MirrorProxy", path, problem: "only http:// upstreams are supported", value: url });
+  else if (u.search || u.hash || u.username) problems.push({ document: "MirrorProxy", path, problem: "must not carry a query, fragment or credentials", value: url });
 }
 
 function checkHosts(virtualServices: VirtualService[], problems: ConfigProblem[]): void {
@@ -414,8 +437,9 @@ function checkVirtualService(vs: VirtualService, rules: DestinationRule[], proxy
 
 type Path = readonly PropertyKey[];
 
-function formatPath(path: Path): string {
-  let out = "";
+/** `at` + zod's path: `spec.http[0].match` (numbers as `[n]`, keys dotted). */
+function formatPath(path: Path, at = ""): string {
+  let out = at;
   for (const seg of path) {
     if (typeof seg === "number") out += `[${seg}]`;
     else out += out ? `.${String(seg)}` : String(seg);
@@ -432,15 +456,27 @@ function valueAt(raw: unknown, path: Path): unknown {
   return cur;
 }
 
-function zodProblems(document: string, error: z.ZodError, raw: unknown): ConfigProblem[] {
+export interface ZodProblemOptions {
+  /** Path prefix of `raw` in its document, e.g. `spec.compare` ("" = the document itself). */
+  at?: string;
+  /** Name unknown Istio fields the proxy knows but does not implement (Istio documents only). */
+  istio?: boolean;
+}
+
+/**
+ * zod issues as ConfigProblems: `<document>: <at + path>: <problem> (got <value>)`, one per
+ * unknown key. Shared by every schema of the config (compare/settings.ts too).
+ */
+export function zodProblems(document: string, error: z.ZodError, raw: unknown, options: ZodProblemOptions = {}): ConfigProblem[] {
+  const at = options.at ?? "";
   const out: ConfigProblem[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
         const path = [...issue.path, key];
-        const why = UNSUPPORTED_ISTIO_FIELDS[key];
+        const why = options.istio ? UNSUPPORTED_ISTIO_FIELDS[key] : undefined;
         const problem = why ? `not supported by mirror-proxy (Istio ${why})` : "unknown field";
-        out.push({ document, path: formatPath(path), problem, value: valueAt(raw, path) });
+        out.push({ document, path: formatPath(path, at), problem, value: valueAt(raw, path) });
       }
       continue;
     }
@@ -448,7 +484,7 @@ function zodProblems(document: string, error: z.ZodError, raw: unknown): ConfigP
     let problem = issue.message;
     if (issue.code === "invalid_type") problem = value === undefined ? "required" : `must be ${article(issue.expected)}`;
     else if (issue.code === "invalid_value") problem = `must be ${issue.values.map((v) => JSON.stringify(v)).join(" or ")}`;
-    out.push({ document, path: formatPath(issue.path), problem, value });
+    out.push({ document, path: formatPath(issue.path, at), problem, value });
   }
   return out;
 }

@@ -3,6 +3,8 @@
  * live in one process, as in the tests). Label children are cached: the hot path does a
  * Map lookup instead of prom-client's label hashing.
  */
+import { LATENCY_DELTA_BUCKETS } from "./compare/compareStats.ts";
+import type { SkipReason } from "./compare/report.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "./prom.ts";
 
 export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout";
@@ -39,9 +41,14 @@ export interface ProxyMetrics {
   copyFailed(upstream: string, reason: FailReason): void;
   shadowResponse(upstream: string, status: number, seconds: number): void;
   reload(ok: boolean): void;
+  /** One compared answer pair (`route` is the compare label, see compare/runtime.ts). */
+  compared(route: string, result: "match" | "mismatch"): void;
+  compareSkipped(route: string, reason: SkipReason): void;
+  /** Shadow minus primary, both until the answer was complete (seconds; negative = v2 faster). */
+  compareLatencyDelta(route: string, seconds: number): void;
 }
 
-export function createMetrics(gauges: { primaryInFlight: () => number; shadowInFlight: () => number }): ProxyMetrics {
+export function createMetrics(gauges: { primaryInFlight: () => number; shadowInFlight: () => number; compareInFlight: () => number }): ProxyMetrics {
   const registry = new Registry();
   collectDefaultMetrics(registry);
 
@@ -55,6 +62,9 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const shadowResponses = new Counter({ name: "mirror_proxy_shadow_responses_total", help: "Shadow responses (drained and discarded), by status class.", labelNames: ["upstream", "code_class"], registers: [registry] });
   const shadowDuration = new Histogram({ name: "mirror_proxy_shadow_duration_seconds", help: "Shadow latency until the response was fully drained.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
   const reloads = new Counter({ name: "mirror_proxy_config_reloads_total", help: "Config reloads, by result (success, failure).", labelNames: ["result"], registers: [registry] });
+  const compares = new Counter({ name: "mirror_proxy_compare_total", help: "Sampled shadow answers compared with the primary's, by route and result (match, mismatch, skipped); skips carry a reason (body_too_large, in_flight_limit, shadow_failed, primary_failed, content_encoding, noise_warmup).", labelNames: ["route", "result", "reason"], registers: [registry] });
+  const compareDelta = new Histogram({ name: "mirror_proxy_compare_latency_delta_seconds", help: "Shadow minus primary latency to the same request, each until its answer was complete (negative: the shadow was faster).", labelNames: ["route"], buckets: [...LATENCY_DELTA_BUCKETS], registers: [registry] });
+  new Gauge({ name: "mirror_proxy_compare_in_flight", help: "Comparisons holding answers (bounded by compare.maxInFlight).", registers: [registry], collect() { this.set(gauges.compareInFlight()); } });
   new Gauge({ name: "mirror_proxy_requests_in_flight", help: "Primary requests in flight.", registers: [registry], collect() { this.set(gauges.primaryInFlight()); } });
   new Gauge({ name: "mirror_proxy_shadow_in_flight", help: "Mirror copies in flight (bounded by maxShadowInFlight).", registers: [registry], collect() { this.set(gauges.shadowInFlight()); } });
 
@@ -66,6 +76,15 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const failC = cached((k) => failed.labels(...(k.split("\0") as [string, string])));
   const shadowC = cached((u) => CLASSES.map((c) => shadowResponses.labels(u, c)));
   const shadowL = cached((u) => shadowDuration.labels(u));
+  const compareC = cached((k) => {
+    const [route, result] = k.split("\0");
+    return compares.labels({ route, result });
+  });
+  const skipC = cached((k) => {
+    const [route, reason] = k.split("\0");
+    return compares.labels({ route, result: "skipped", reason });
+  });
+  const deltaH = cached((route) => compareDelta.labels(route));
 
   return {
     registry,
@@ -81,5 +100,8 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
       shadowL(u).observe(s);
     },
     reload: (ok) => reloads.labels(ok ? "success" : "failure").inc(),
+    compared: (route, result) => compareC(`${route}\0${result}`).inc(),
+    compareSkipped: (route, reason) => skipC(`${route}\0${reason}`).inc(),
+    compareLatencyDelta: (route, s) => deltaH(route).observe(s),
   };
 }

@@ -7,9 +7,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MirrorProxyConfig } from "./config.ts";
+import type { CompareReport } from "./compare/report.ts";
+import { compareLabel, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
 import { ShadowPool, type Copy, type Outcome } from "./shadow.ts";
-import { compileRouting, normalizeHost, selectRoute, type MirrorTarget, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
+import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
 
 export interface StartOptions {
   /** Traffic port; overrides spec.listen (default 8080). 0 = ephemeral. */
@@ -29,6 +31,8 @@ export interface MirrorProxy {
   port: number;
   adminPort: number;
   metrics: ProxyMetrics;
+  /** The comparison report (`GET /compare` on the admin port); undefined without `spec.compare`. */
+  compareReport(): CompareReport | undefined;
   /** Swaps the routing atomically; requests already routed finish on the old one. */
   reload(config: MirrorProxyConfig): void;
   /** readyz -> 503, stop accepting, wait for in-flight primaries (bounded), close everything. */
@@ -156,6 +160,8 @@ interface ShadowState {
 interface CopyCtx {
   up: Upstream;
   state: ShadowState;
+  /** Set when this copy's answer is compared (or learned from, for a noise copy). */
+  leg: Leg | undefined;
 }
 
 export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOptions = {}): Promise<MirrorProxy> {
@@ -170,8 +176,12 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   let primaryInFlight = 0;
   let shadowInFlight = 0;
   let onIdle: (() => void) | undefined;
+  // Comparison (spec.compare): one runtime per compare block, kept across reloads that keep it.
+  let compare: CompareRuntime | undefined;
 
-  const metrics = createMetrics({ primaryInFlight: () => primaryInFlight, shadowInFlight: () => shadowInFlight });
+  const metrics = createMetrics({ primaryInFlight: () => primaryInFlight, shadowInFlight: () => shadowInFlight, compareInFlight: () => compare?.inFlight ?? 0 });
+  const compareHooks: CompareHooks = { compared: metrics.compared, skipped: metrics.compareSkipped, latencyDelta: metrics.compareLatencyDelta };
+  if (config.proxy.compare) compare = new CompareRuntime(config.proxy.compare, compareHooks);
 
   // One keep-alive agent per upstream origin and role, kept across reloads (a reload that
   // keeps an upstream keeps its warm connections). Shadows get their own sockets so a slow
@@ -201,8 +211,9 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   // reloads like the agents. Each copy settles exactly once, here.
   const onSettle = (copy: Copy<CopyCtx>, outcome: Outcome, status: number) => {
     shadowInFlight--;
-    const { up, state } = copy.ctx;
+    const { up, state, leg } = copy.ctx;
     state.probing = false;
+    if (leg !== undefined) leg.settled(outcome === "response", performance.now() - copy.started);
     if (outcome === "response") {
       state.downUntil = 0;
       metrics.shadowResponse(up.key, status, (performance.now() - copy.started) / 1000);
@@ -223,18 +234,22 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     return p;
   };
 
-  function sendCopy(target: MirrorTarget, method: string, path: string, headers: RawHeaders, authority: string, body: Buffer, settings: Routing["settings"]): void {
-    const up = target.upstream;
+  function sendCopy(up: Upstream, method: string, path: string, headers: RawHeaders, authority: string, body: Buffer, settings: Routing["settings"], leg: Leg | undefined): void {
     const state = shadowStateFor(up);
     if (state.downUntil !== 0) {
       // Down: skip until the back-off ends, then let exactly one copy probe.
-      if (state.probing || Date.now() < state.downUntil) return metrics.copyDropped(up.key, "shadow_down");
+      if (state.probing || Date.now() < state.downUntil) {
+        leg?.dropped("shadow_failed");
+        return metrics.copyDropped(up.key, "shadow_down");
+      }
       state.probing = true;
     }
     if (shadowInFlight >= settings.maxShadowInFlight) {
       if (state.probing) state.probing = false;
+      leg?.dropped("shadow_failed");
       return metrics.copyDropped(up.key, "in_flight_limit");
     }
+    leg?.sent();
     shadowInFlight++;
     const started = performance.now();
     let head = `${method} ${up.basePath}${path} HTTP/1.1\r\nhost: ${shadowAuthority(authority, settings.shadowHostSuffix)}\r\n`;
@@ -246,7 +261,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     }
     head += `x-mirror-shadow: true\r\ncontent-length: ${body.length}\r\n\r\n`;
     metrics.copySent(up.key);
-    poolFor(up).send(head, body, { ctx: { up, state }, started, deadline: started + settings.shadowTimeoutMs, noBody: method === "HEAD" }, settings.maxShadowInFlight, settings.shadowTimeoutMs);
+    poolFor(up).send(head, body, { ctx: { up, state, leg }, started, deadline: started + settings.shadowTimeoutMs, noBody: method === "HEAD", capture: leg?.capture }, settings.maxShadowInFlight, settings.shadowTimeoutMs);
   }
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -259,8 +274,11 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     let authority = fwd.host ?? "";
     let preq: http.ClientRequest | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let cmp: Comparison | undefined;
     res.once("close", () => {
       primaryInFlight--;
+      cmp?.primaryFailed(); // no-op when the primary's answer ended
+
       if (!res.writableFinished) {
         metrics.clientAbort();
         clearTimeout(timer);
@@ -290,7 +308,8 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       metrics.request("none", 404);
       return plain(res, 404, "no route\n");
     }
-    const up = route.pick(Math.random());
+    const group = route.pick(Math.random());
+    const up = nextMember(group);
     const routeId = route.id;
 
     const headers = fwd.headers;
@@ -298,20 +317,40 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     headers[headers.length - 1] = authority; // x-forwarded-host
 
     // Sample each mirror independently, before the body arrives.
-    let copies: MirrorTarget[] | undefined;
+    let copies: Upstream[] | undefined;
     for (const m of route.mirrors) {
-      if (m.percent >= 100 || Math.random() * 100 < m.percent) (copies ??= []).push(m);
+      if (m.percent >= 100 || Math.random() * 100 < m.percent) (copies ??= []).push(nextMember(m.upstream));
+    }
+
+    // Comparison: one leg per copy (parallel to `copies`), plus a second primary copy when
+    // noise is sampled (it goes to another URL of the primary's upstream when it has several).
+    let legs: Leg[] | undefined;
+    const cr = compare;
+    if (copies && cr !== undefined && cr.selects(routeId)) {
+      const labels = copies.map((c) => compareLabel(routeId, route.mirrors.length, c.key));
+      const noiseCopy = cr.wantsNoiseCopy(routeId, method);
+      cmp = cr.begin(routeId, labels, { method, path: url, host: authority }, noiseCopy);
+      if (cmp) {
+        legs = [...cmp.legs];
+        if (cmp.noiseLeg) {
+          copies.push(otherMember(group, up));
+          legs.push(cmp.noiseLeg);
+        }
+        const c = cmp;
+        req.once("close", () => c.abandonUnsent());
+      }
     }
 
     const hasBody = fwd.contentLength !== undefined ? fwd.contentLength !== "0" : fwd.chunked;
     const settings = rt.settings;
     // Copies of a body-less request go out first: they read `headers` before the primary's
     // framing header may be added below.
-    if (!hasBody && copies) for (const c of copies) sendCopy(c, method, url, headers, authority, EMPTY, settings);
+    if (!hasBody && copies) for (let i = 0; i < copies.length; i++) sendCopy(copies[i], method, url, headers, authority, EMPTY, settings, legs?.[i]);
     // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
     const primaryHeaders = hasBody && fwd.contentLength === undefined ? [...headers, "transfer-encoding", "chunked"] : headers;
 
     const started = performance.now();
+    if (cmp !== undefined) cmp.started = started;
     const p = http.request({ agent: agentFor(up, "p"), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false });
     preq = p;
     let timedOut = false;
@@ -332,6 +371,13 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
       res.writeHead(status, pres.statusMessage, endToEndRaw(pres.rawHeaders));
       pres.pipe(res);
+      if (cmp !== undefined) {
+        // Registered after pipe(): each chunk is written to the client first, then captured.
+        const c = cmp;
+        c.primaryHead(status, pres.headers);
+        if (!c.primary.tooLarge) pres.on("data", (chunk: Buffer) => c.primaryChunk(chunk));
+        pres.on("end", () => c.primaryEnd(performance.now()));
+      }
       if (timer !== undefined) pres.on("end", () => clearTimeout(timer));
       pres.on("error", () => res.destroy());
     });
@@ -360,7 +406,10 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     const cap = settings.maxMirrorBodyBytes;
     const declared = Number(fwd.contentLength);
     if (declared > cap) {
-      for (const c of copies) metrics.copyDropped(c.upstream.key, "body_too_large");
+      for (let i = 0; i < copies.length; i++) {
+        legs?.[i].dropped("body_too_large");
+        metrics.copyDropped(copies[i].key, "body_too_large");
+      }
       return;
     }
     // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the cap.
@@ -372,14 +421,17 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       size += chunk.length;
       if (size > cap) {
         chunks = undefined;
-        for (const c of wanted) metrics.copyDropped(c.upstream.key, "body_too_large");
+        for (let i = 0; i < wanted.length; i++) {
+          legs?.[i].dropped("body_too_large");
+          metrics.copyDropped(wanted[i].key, "body_too_large");
+        }
       } else chunks.push(chunk);
     });
     req.on("end", () => {
       if (!chunks) return;
       const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
       chunks = undefined;
-      for (const c of wanted) sendCopy(c, method, url, headers, authority, body, settings);
+      for (let i = 0; i < wanted.length; i++) sendCopy(wanted[i], method, url, headers, authority, body, settings, legs?.[i]);
     });
   }
 
@@ -394,6 +446,15 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/healthz") return plain(res, 200, "ok\n");
     if (path === "/readyz") return ready && !draining ? plain(res, 200, "ready\n") : plain(res, 503, draining ? "draining\n" : "not ready\n");
+    if (path === "/compare" || path === "/compare/summary") {
+      const cr = compare;
+      if (!cr) return plain(res, 404, "comparison is off: add a compare block to the MirrorProxy spec (see the README)\n");
+      if (path === "/compare/summary") return plain(res, 200, `${cr.report.summaryLine()}\n`);
+      const body = JSON.stringify(cr.report.toJSON(), null, 2);
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
     if (path === "/metrics") {
       try {
         const text = await metrics.registry.metrics();
@@ -404,7 +465,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
       return;
     }
-    plain(res, 404, "not found: try /metrics, /healthz, /readyz\n");
+    plain(res, 404, "not found: try /metrics, /healthz, /readyz, /compare\n");
   });
 
   const listenOn = (s: http.Server, port: number) =>
@@ -441,8 +502,15 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     port,
     adminPort,
     metrics,
+    compareReport: () => compare?.report,
     reload(next) {
       routing = compileRouting(next);
+      // Same compare block: keep the learned noise and the report. Changed: start afresh
+      // (comparisons in flight finish on the old one, which is then dropped).
+      const nc = next.proxy.compare;
+      if (!nc) compare = undefined;
+      else if (compare && compare.key === settingsKey(nc)) compare.routesChanged();
+      else compare = new CompareRuntime(nc, compareHooks);
       metrics.reload(true);
       const p = next.proxy;
       if ((p.listen !== undefined && p.listen !== config.proxy.listen) || (p.admin !== undefined && p.admin !== config.proxy.admin)) {

@@ -18,7 +18,7 @@ export interface RequestInfo {
   headers: IncomingHttpHeaders;
 }
 
-/** A resolved upstream: the key from spec.upstreams and its parsed base URL. */
+/** One base URL of an upstream: the key from spec.upstreams (the metrics label) and the parsed URL. */
 export interface Upstream {
   key: string;
   url: string;
@@ -28,8 +28,33 @@ export interface Upstream {
   basePath: string;
 }
 
+/** An upstreams entry: one base URL or several, taken in turn (round-robin). */
+export interface UpstreamGroup {
+  key: string;
+  members: Upstream[];
+  /** Index of the member `nextMember` hands out next. */
+  cursor: number;
+}
+
+/** The group's next member, round-robin. */
+export function nextMember(g: UpstreamGroup): Upstream {
+  const m = g.members;
+  if (m.length === 1) return m[0];
+  const u = m[g.cursor];
+  g.cursor = g.cursor + 1 === m.length ? 0 : g.cursor + 1;
+  return u;
+}
+
+/** A member other than `than` when the group has several (the next one after it), else the only one. */
+export function otherMember(g: UpstreamGroup, than: Upstream): Upstream {
+  const m = g.members;
+  if (m.length === 1) return m[0];
+  const i = m.indexOf(than);
+  return m[(i + 1) % m.length];
+}
+
 export interface MirrorTarget {
-  upstream: Upstream;
+  upstream: UpstreamGroup;
   /** 0..100; a copy is sent when Math.random() * 100 < percent. */
   percent: number;
 }
@@ -38,7 +63,8 @@ export interface CompiledRoute {
   /** Metrics label: `<VirtualService name>/<route name or index>`. */
   id: string;
   matches(req: RequestInfo, q: QueryCache): boolean;
-  pick(rand: number): Upstream;
+  /** The destination for a weight draw `rand` in [0, 1); `nextMember` picks its URL. */
+  pick(rand: number): UpstreamGroup;
   /** Primary timeout in ms; 0 = none (Istio's default). */
   timeoutMs: number;
   mirrors: MirrorTarget[];
@@ -51,7 +77,7 @@ export interface CompiledVirtualService {
 
 export interface Routing {
   settings: MirrorProxySettings;
-  upstreams: Map<string, Upstream>;
+  upstreams: Map<string, UpstreamGroup>;
   exactHosts: Map<string, CompiledVirtualService>;
   /** `*.suffix` hosts, longest suffix first (most specific wins); suffix includes the dot. */
   wildcardHosts: { suffix: string; vs: CompiledVirtualService }[];
@@ -144,7 +170,7 @@ function parseUpstream(key: string, url: string): Upstream {
   };
 }
 
-function compileRoute(vsName: string, route: HTTPRoute, index: number, lookup: (d: Destination) => Upstream): CompiledRoute {
+function compileRoute(vsName: string, route: HTTPRoute, index: number, lookup: (d: Destination) => UpstreamGroup): CompiledRoute {
   const ors = (route.match ?? []).map(compileMatch);
   const matches: CompiledRoute["matches"] =
     ors.length === 0 ? () => true : ors.length === 1 ? ors[0] : (r, q) => ors.some((c) => c(r, q));
@@ -182,9 +208,11 @@ function compileRoute(vsName: string, route: HTTPRoute, index: number, lookup: (
 /** Compiles a validated config. */
 export function compileRouting(config: MirrorProxyConfig): Routing {
   const settings = config.proxy;
-  const upstreams = new Map<string, Upstream>();
-  for (const [key, url] of Object.entries(settings.upstreams)) upstreams.set(key, parseUpstream(key, url));
-  const lookup = (d: Destination): Upstream => {
+  const upstreams = new Map<string, UpstreamGroup>();
+  for (const [key, urls] of Object.entries(settings.upstreams)) {
+    upstreams.set(key, { key, members: (typeof urls === "string" ? [urls] : urls).map((url) => parseUpstream(key, url)), cursor: 0 });
+  }
+  const lookup = (d: Destination): UpstreamGroup => {
     const key = resolveUpstreamKey(settings.upstreams, d);
     const u = key === undefined ? undefined : upstreams.get(key);
     if (!u) throw new Error(`no upstream for ${d.host}${d.subset ? `/${d.subset}` : ""}`); // validation prevents this

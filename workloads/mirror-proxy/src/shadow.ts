@@ -11,8 +11,13 @@
  * Every copy ends exactly once, through `onSettle`: a response (its status), a timeout (the
  * connection is destroyed: an HTTP/1.1 connection cannot skip an answer, so every copy
  * queued on it times out with it), or a connection error (connect failure or reset).
+ *
+ * A copy whose answer is compared (compare/) carries an `AnswerCapture`: the framer then
+ * also keeps the status, the headers and the body up to the capture's cap. Copies without
+ * one pay a single property check per body segment.
  */
 import net from "node:net";
+import { BodyCapture } from "./compare/capture.ts";
 
 export const PIPELINE_DEPTH = 16;
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -27,6 +32,27 @@ export interface Copy<C> {
   deadline: number;
   /** HEAD: the answer has no body whatever its headers say. */
   noBody: boolean;
+  /** Keep the answer (compared copies only); undefined = drain and discard. */
+  capture: AnswerCapture | undefined;
+}
+
+/** What a compared copy keeps of its answer: final status, headers (lower-case names), body up to a cap. */
+export class AnswerCapture {
+  status = 0;
+  /** Repeated headers are joined with ", ". */
+  readonly headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  readonly body: BodyCapture;
+
+  constructor(maxBodyBytes: number) {
+    this.body = new BodyCapture(maxBodyBytes);
+  }
+
+  /** Keeps `data[start, end)`: copied, so the socket's read buffer is not held; only counted past the cap. */
+  take(data: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    const part = data.subarray(start, end);
+    this.body.push(this.body.tooLarge || this.body.bytes + part.length > this.body.maxBytes ? part : Buffer.from(part));
+  }
 }
 
 export type Settle<C> = (copy: Copy<C>, outcome: Outcome, status: number) => void;
@@ -134,6 +160,10 @@ class Conn<C> {
         case Phase.ChunkData:
         case Phase.ChunkEnd: {
           const take = Math.min(this.remaining, n - i);
+          if (this.phase !== Phase.ChunkEnd) {
+            const cap = this.queue[0].capture;
+            if (cap !== undefined) cap.take(data, i, i + take);
+          }
           i += take;
           this.remaining -= take;
           if (this.remaining === 0) {
@@ -170,9 +200,12 @@ class Conn<C> {
           }
           break;
         }
-        case Phase.UntilClose:
+        case Phase.UntilClose: {
+          const cap = this.queue[0]?.capture;
+          if (cap !== undefined) cap.take(data, i, n);
           i = n;
           break;
+        }
       }
     }
   }
@@ -184,6 +217,7 @@ class Conn<C> {
     if (!Number.isInteger(status) || status < 100 || status > 999) return false;
     if (status < 200) return true; // 1xx interim answer: the real one follows
     const http10 = head.charCodeAt(7) === 48; /* HTTP/1.0 */
+    const cap = this.queue[0].capture;
     let length = -1;
     let chunked = false;
     let close = http10;
@@ -195,6 +229,11 @@ class Conn<C> {
       const colon = line.indexOf(":");
       if (colon <= 0) continue;
       const name = line.slice(0, colon).trim().toLowerCase();
+      if (cap !== undefined) {
+        const v = line.slice(colon + 1).trim();
+        const prev = cap.headers[name];
+        cap.headers[name] = prev === undefined ? v : `${prev}, ${v}`;
+      }
       if (name === "content-length") {
         const v = Number(line.slice(colon + 1).trim());
         if (!Number.isSafeInteger(v) || v < 0) return false;
@@ -207,6 +246,7 @@ class Conn<C> {
       }
     }
     this.status = status;
+    if (cap !== undefined) cap.status = status;
     if (close) this.reusable = false;
     if (this.queue[0].noBody || status === 204 || status === 304) this.complete();
     else if (chunked) this.phase = Phase.ChunkSize;

@@ -132,6 +132,11 @@ export class NoiseLearner {
     return this.#routes.get(route)?.learned.has(normalizeIndices(path)) ?? false;
   }
 
+  /** Sample pairs diffed for `route` so far. */
+  pairs(route: string): number {
+    return this.#routes.get(route)?.pairs ?? 0;
+  }
+
   /** The learned set of a route, live (grows as noise is learned); pass it to `compareAnswers`. */
   noiseFor(route: string): ReadonlySet<string> {
     return this.#route(route).learnedPaths;

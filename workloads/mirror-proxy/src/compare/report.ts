@@ -16,7 +16,8 @@ export type SkipReason =
   | "in_flight_limit" // maxInFlight comparisons already held
   | "shadow_failed" // the copy got no complete answer (dropped, connect error, timeout, reset)
   | "primary_failed" // the primary got no complete answer (error, timeout, client abort)
-  | "content_encoding"; // answers compressed differently; not decoded for comparison
+  | "content_encoding" // an answer is compressed (content-encoding); not decoded for comparison
+  | "noise_warmup"; // noise learning on and the route has fewer than minSamples primary pairs yet
 
 export interface RequestSummary {
   method: string;

@@ -2,13 +2,13 @@
  * The optional `spec.compare` block of the MirrorProxy document: which mirrored routes get
  * their shadow answers compared with the primary's, what is compared, and the bounds.
  *
- * `validateCompareSettings(raw)` is meant to be merged into `parseMirrorProxyConfig`: it
- * returns the settings with defaults, or problems in config.ts's `ConfigProblem` shape
- * (`MirrorProxy: spec.compare.maxBodyBytes: must be at least 0 (got -1)`), and
- * `checkCompareRoutes` cross-checks the route names against the VirtualServices.
+ * `parseMirrorProxyConfig` runs `validateCompareSettings(raw)` on the block (settings with
+ * defaults, or problems in the same list as every other config problem, e.g.
+ * `MirrorProxy: spec.compare.maxBodyBytes: must be at least 0 (got -1)`) and then
+ * `checkCompareRoutes`, which cross-checks the route names against the VirtualServices.
  */
 import { z } from "zod";
-import type { ConfigProblem, VirtualService } from "../config.ts";
+import { zodProblems, type ConfigProblem, type VirtualService } from "../config.ts";
 import type { CompareOptions } from "./diff.ts";
 import { checkJsonPath } from "./jsonPath.ts";
 
@@ -54,7 +54,7 @@ export interface CompareValidation {
 export function validateCompareSettings(raw: unknown, document = "MirrorProxy", at = "spec.compare"): CompareValidation {
   if (raw === undefined) return { settings: undefined, problems: [] };
   const parsed = CompareSettingsSchema.safeParse(raw);
-  if (!parsed.success) return { settings: undefined, problems: zodProblems(document, at, parsed.error, raw) };
+  if (!parsed.success) return { settings: undefined, problems: zodProblems(document, parsed.error, raw, { at }) };
   const settings = parsed.data;
   const problems: ConfigProblem[] = [];
   const ignored = new Set(settings.ignoreHeaders);
@@ -101,41 +101,4 @@ export function compileRouteSelector(routes: readonly string[]): (routeId: strin
 /** The diff options these settings ask for (compile them once with `compileCompareOptions`). */
 export function compareOptionsFrom(settings: CompareSettings): CompareOptions {
   return { headers: settings.headers, ignoreHeaders: settings.ignoreHeaders, ignorePaths: settings.ignorePaths };
-}
-
-// ---------------------------------------------------------------- zod issue formatting
-// The same wording as config.ts (whose formatter is not exported): `<path>: <problem> (got <value>)`.
-
-type Path = readonly PropertyKey[];
-
-function formatPath(at: string, path: Path): string {
-  let out = at;
-  for (const seg of path) out += typeof seg === "number" ? `[${seg}]` : `.${String(seg)}`;
-  return out;
-}
-
-function valueAt(raw: unknown, path: Path): unknown {
-  let cur: unknown = raw;
-  for (const seg of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[seg as string];
-  }
-  return cur;
-}
-
-const NICE_TYPES: Record<string, string> = { object: "a mapping", array: "a list", record: "a mapping", string: "a string", number: "a number", boolean: "a boolean", int: "an integer" };
-
-function zodProblems(document: string, at: string, error: z.ZodError, raw: unknown): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
-  for (const issue of error.issues) {
-    if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) out.push({ document, path: formatPath(at, [...issue.path, key]), problem: "unknown field", value: valueAt(raw, [...issue.path, key]) });
-      continue;
-    }
-    const value = valueAt(raw, issue.path);
-    let problem = issue.message;
-    if (issue.code === "invalid_type") problem = value === undefined ? "required" : `must be ${NICE_TYPES[issue.expected] ?? issue.expected}`;
-    out.push({ document, path: formatPath(at, issue.path), problem, value });
-  }
-  return out;
 }

@@ -1,0 +1,309 @@
+/**
+ * Comparison at run time: what the proxy holds for one config's `spec.compare` block (the
+ * compiled options, the noise learner, the report, the in-flight gate) and, per compared
+ * request, a `Comparison` that collects the primary's answer and the answers of its copies
+ * (the shadow copies, and the second primary copy when noise is sampled) and compares them
+ * once every one of them has ended, in a `setImmediate`, off the client's path.
+ *
+ * No sockets here: proxy.ts feeds the answers in (primary chunks *after* it wrote them to
+ * the client; copies through the shadow client's `AnswerCapture`). Every comparison ends
+ * exactly once: each of its parts ends once (answer, failure or abandon) and the gate slot
+ * is released after the comparison ran, so at most `maxInFlight` comparisons hold answers.
+ */
+import { AnswerCapture } from "../shadow.ts";
+import { BodyCapture, declaredTooLarge, InFlightGate } from "./capture.ts";
+import { latencyDeltaSeconds } from "./compareStats.ts";
+import { compareAnswers, compileCompareOptions, type Answer, type CompiledCompareOptions } from "./diff.ts";
+import { NoiseLearner, noiseLearningOptions, shouldSampleNoise } from "./noise.ts";
+import { CompareReport, type RequestSummary, type SkipReason } from "./report.ts";
+import { compareOptionsFrom, compileRouteSelector, type CompareSettings } from "./settings.ts";
+
+/** What a comparison reports besides the report itself (the Prometheus side). */
+export interface CompareHooks {
+  compared(route: string, result: "match" | "mismatch"): void;
+  skipped(route: string, reason: SkipReason): void;
+  latencyDelta(route: string, seconds: number): void;
+}
+
+/** The settings as one string: equal strings = unchanged settings (a reload keeps what was learned). */
+export function settingsKey(settings: CompareSettings): string {
+  return JSON.stringify(settings);
+}
+
+/**
+ * The report label of a compared copy: the route id, or `<route id> -> <upstream key>`
+ * when the route mirrors to several destinations (`mirrors[]`), each compared on its own.
+ */
+export function compareLabel(routeId: string, mirrorCount: number, mirrorKey: string): string {
+  return mirrorCount > 1 ? `${routeId} -> ${mirrorKey}` : routeId;
+}
+
+const READ_METHODS = new Set(["GET", "HEAD"]);
+
+export class CompareRuntime {
+  readonly settings: CompareSettings;
+  readonly key: string;
+  readonly options: CompiledCompareOptions;
+  readonly learning: CompiledCompareOptions;
+  readonly noise: NoiseLearner | undefined;
+  readonly report: CompareReport;
+  readonly gate: InFlightGate;
+  readonly hooks: CompareHooks;
+  readonly #selector: (routeId: string) => boolean;
+  #selected = new Map<string, boolean>();
+
+  constructor(settings: CompareSettings, hooks: CompareHooks) {
+    this.settings = settings;
+    this.key = settingsKey(settings);
+    this.options = compileCompareOptions(compareOptionsFrom(settings));
+    this.learning = noiseLearningOptions(this.options);
+    this.noise = settings.noise ? new NoiseLearner({ minSamples: settings.noise.minSamples }) : undefined;
+    this.report = new CompareReport({ lastMismatches: settings.lastMismatches, noise: this.noise });
+    this.gate = new InFlightGate(settings.maxInFlight);
+    this.hooks = hooks;
+    this.#selector = compileRouteSelector(settings.routes);
+  }
+
+  /** Whether `routeId`'s copies are compared (cached: the route ids of a config are few). */
+  selects(routeId: string): boolean {
+    let s = this.#selected.get(routeId);
+    if (s === undefined) {
+      s = this.#selector(routeId);
+      if (this.#selected.size > 10000) this.#selected.clear(); // ids come from the config; bound it anyway
+      this.#selected.set(routeId, s);
+    }
+    return s;
+  }
+
+  /** A reload with the same settings keeps this runtime: forget the route decisions (the routes may have changed). */
+  routesChanged(): void {
+    this.#selected = new Map();
+  }
+
+  skip(label: string, reason: SkipReason): void {
+    this.report.skip(label, reason);
+    this.hooks.skipped(label, reason);
+  }
+
+  /** Noise learning is on for this request's method: a second primary copy may be sampled and warm-up applies. */
+  #learnsFrom(method: string): boolean {
+    return this.noise !== undefined && this.settings.noise!.samplePercent > 0 && READ_METHODS.has(method);
+  }
+
+  /**
+   * Whether this request also gets a second primary copy: GET/HEAD only (a second POST to
+   * v1 would repeat its side effect); every such request while the route is warming up
+   * (fewer than `minSamples` pairs), then `samplePercent` of them.
+   */
+  wantsNoiseCopy(routeId: string, method: string): boolean {
+    if (!this.#learnsFrom(method)) return false;
+    return this.noise!.pairs(routeId) < this.noise!.minSamples || shouldSampleNoise(this.settings.noise!.samplePercent);
+  }
+
+  /**
+   * Starts a comparison of one request's copies (`labels`, one per sampled shadow copy), or
+   * counts them as skipped (`in_flight_limit`) and returns undefined when the gate is full.
+   */
+  begin(routeId: string, labels: string[], request: RequestSummary, noiseCopy: boolean): Comparison | undefined {
+    if (!this.gate.tryAcquire()) {
+      for (const l of labels) this.skip(l, "in_flight_limit");
+      return undefined;
+    }
+    return new Comparison(this, routeId, labels, request, noiseCopy);
+  }
+
+  /** Comparisons holding answers now. */
+  get inFlight(): number {
+    return this.gate.held;
+  }
+
+  /** `GET /compare`. */
+  toJSON(): unknown {
+    return this.report.toJSON();
+  }
+
+  /** Called by Comparison once all its parts ended, in a setImmediate. */
+  finish(c: Comparison): void {
+    try {
+      this.#finish(c);
+    } finally {
+      this.gate.release();
+    }
+  }
+
+  #finish(c: Comparison): void {
+    const p = c.primary;
+    if (p.failed) {
+      for (const leg of c.legs) this.skip(leg.label, "primary_failed");
+      return;
+    }
+    const primary: Answer | undefined = p.body.tooLarge || p.tooLarge ? undefined : { status: p.status, headers: p.headers, body: p.body.body() ?? EMPTY };
+    const encoded = p.encoded;
+    const noise = this.noise;
+    const n = c.noiseLeg;
+    if (noise && n && primary && !encoded && n.ok) {
+      const second = n.answer();
+      if (second && !isEncoded(n.capture.headers["content-encoding"])) noise.learnFromPrimaries(c.routeId, primary, second, this.learning);
+    }
+    const warmingUp = this.#learnsFrom(c.request.method) && noise!.pairs(c.routeId) < noise!.minSamples;
+    for (const leg of c.legs) {
+      if (!leg.ok) {
+        this.skip(leg.label, leg.failure ?? "shadow_failed");
+        continue;
+      }
+      this.hooks.latencyDelta(leg.label, latencyDeltaSeconds(p.ms, leg.ms));
+      const shadow = leg.answer();
+      if (!primary || !shadow) this.skip(leg.label, "body_too_large");
+      else if (encoded || isEncoded(leg.capture.headers["content-encoding"])) this.skip(leg.label, "content_encoding");
+      else if (warmingUp) this.skip(leg.label, "noise_warmup");
+      else {
+        const r = compareAnswers(primary, shadow, this.options, noise?.noiseFor(c.routeId));
+        this.report.record(leg.label, c.request, r);
+        this.hooks.compared(leg.label, r.result);
+      }
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function isEncoded(v: string | string[] | number | undefined): boolean {
+  if (v === undefined) return false;
+  const s = String(v).trim().toLowerCase();
+  return s !== "" && s !== "identity";
+}
+
+/** The primary's answer as it streams to the client. */
+export class PrimaryPart {
+  status = 0;
+  headers: Record<string, string | string[] | undefined> = {};
+  readonly body: BodyCapture;
+  /** Declared above the cap: not captured at all. */
+  tooLarge = false;
+  encoded = false;
+  ms = 0;
+  ended = false;
+  failed = false;
+
+  constructor(maxBytes: number) {
+    this.body = new BodyCapture(maxBytes);
+  }
+}
+
+/** One copy of the request (a shadow copy, or the noise copy to the primary's destination). */
+export class Leg {
+  readonly label: string;
+  readonly capture: AnswerCapture;
+  readonly #c: Comparison;
+  /** 0 not sent yet, 1 in flight, 2 ended. */
+  #state = 0;
+  ok = false;
+  failure: SkipReason | undefined;
+  ms = 0;
+
+  constructor(c: Comparison, label: string, maxBytes: number) {
+    this.#c = c;
+    this.label = label;
+    this.capture = new AnswerCapture(maxBytes);
+  }
+
+  get unsent(): boolean {
+    return this.#state === 0;
+  }
+
+  /** The copy went to the shadow client, which will call `settled` exactly once. */
+  sent(): void {
+    if (this.#state === 0) this.#state = 1;
+  }
+
+  /** The copy's answer ended (`response` = complete) or it failed; `ms` since it was sent. */
+  settled(response: boolean, ms: number): void {
+    if (this.#state === 2) return;
+    this.#state = 2;
+    this.ok = response;
+    this.ms = ms;
+    this.#c.partEnded();
+  }
+
+  /** The copy was never sent (dropped before leaving, or the request was abandoned). */
+  dropped(reason: SkipReason): void {
+    if (this.#state === 2) return;
+    this.#state = 2;
+    this.failure = reason;
+    this.#c.partEnded();
+  }
+
+  answer(): Answer | undefined {
+    const body = this.capture.body.body();
+    return body === undefined ? undefined : { status: this.capture.status, headers: this.capture.headers, body };
+  }
+}
+
+export class Comparison {
+  readonly runtime: CompareRuntime;
+  readonly routeId: string;
+  readonly request: RequestSummary;
+  /** When the primary request left (performance.now()); set by the proxy. */
+  started = 0;
+  readonly primary: PrimaryPart;
+  readonly legs: Leg[];
+  readonly noiseLeg: Leg | undefined;
+  #pending: number;
+
+  constructor(runtime: CompareRuntime, routeId: string, labels: string[], request: RequestSummary, noiseCopy: boolean) {
+    const max = runtime.settings.maxBodyBytes;
+    this.runtime = runtime;
+    this.routeId = routeId;
+    this.request = request;
+    this.primary = new PrimaryPart(max);
+    this.legs = labels.map((l) => new Leg(this, l, max));
+    this.noiseLeg = noiseCopy ? new Leg(this, routeId, max) : undefined;
+    this.#pending = 1 + this.legs.length + (noiseCopy ? 1 : 0);
+  }
+
+  /** Primary response headers (Node's lower-case object). */
+  primaryHead(status: number, headers: Record<string, string | string[] | undefined>): void {
+    const p = this.primary;
+    p.status = status;
+    p.headers = headers;
+    p.encoded = isEncoded(headers["content-encoding"]);
+    const cl = headers["content-length"];
+    p.tooLarge = declaredTooLarge(typeof cl === "string" ? cl : undefined, p.body.maxBytes);
+  }
+
+  /** A chunk of the primary's body, after it was written to the client. */
+  primaryChunk(chunk: Buffer): void {
+    if (!this.primary.tooLarge) this.primary.body.push(chunk);
+  }
+
+  primaryEnd(now: number): void {
+    const p = this.primary;
+    if (p.ended) return;
+    p.ended = true;
+    p.ms = now - this.started;
+    this.partEnded();
+  }
+
+  /** No complete primary answer (error, timeout, client abort); a no-op once it ended. */
+  primaryFailed(): void {
+    const p = this.primary;
+    if (p.ended) return;
+    p.ended = true;
+    p.failed = true;
+    this.partEnded();
+  }
+
+  /** Copies never sent (the client went away before its body ended) end here. */
+  abandonUnsent(): void {
+    for (const leg of this.legs) if (leg.unsent) leg.dropped("shadow_failed");
+    if (this.noiseLeg?.unsent) this.noiseLeg.dropped("shadow_failed");
+  }
+
+  partEnded(): void {
+    if (--this.#pending === 0) setImmediate(finishComparison, this);
+  }
+}
+
+function finishComparison(c: Comparison): void {
+  c.runtime.finish(c);
+}
