@@ -1,5 +1,5 @@
 import { MIRROR_MARKER_HEADER } from "../../workloads/shared/mirror.ts";
-import { MOVIES, moviesReply, startMoviesServer } from "../../workloads/movies/src/server.ts";
+import { MOVIES, moviesFor, moviesReply, startMoviesServer, V2_CHANGES } from "../../workloads/movies/src/server.ts";
 import {
   ISO_TIME,
   expectDrainOnSigterm,
@@ -16,12 +16,28 @@ const MAIN = "workloads/movies/src/main.ts";
 
 describe("moviesReply (pure)", () => {
   it("answers GET / with every movie tagged with the serving version", () => {
-    const reply = moviesReply({ method: "GET", path: "/" }, "v2");
+    const reply = moviesReply({ method: "GET", path: "/" }, "v1");
     expect(reply.status).toBe(200);
     expect(reply.contentType).toBe("application/json; charset=utf-8");
     const movies = JSON.parse(reply.body) as unknown[];
-    expect(movies).toEqual(MOVIES.map((movie) => ({ ...movie, version: "v2" })));
+    expect(movies).toEqual(MOVIES.map((movie) => ({ ...movie, version: "v1" })));
     expect(movies.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("v2 differs from v1 on purpose: a rating on every movie and one changed year", () => {
+    const v1 = JSON.parse(moviesReply({ method: "GET", path: "/" }, "v1").body) as Array<Record<string, unknown>>;
+    const v2 = JSON.parse(moviesReply({ method: "GET", path: "/" }, "v2").body) as Array<Record<string, unknown>>;
+    expect(v2).toEqual(moviesFor("v2"));
+    expect(v2).toHaveLength(v1.length);
+    v2.forEach((movie, i) => {
+      const { rating, version, ...rest } = movie;
+      expect(typeof rating).toBe("number");
+      expect(version).toBe("v2");
+      const changedYear = movie.id === V2_CHANGES.year.id;
+      expect(rest).toEqual({ ...v1[i], version: undefined, year: changedYear ? V2_CHANGES.year.to : v1[i].year });
+      if (changedYear) expect(v1[i].year).toBe(V2_CHANGES.year.from);
+    });
+    expect(v1.every((movie) => !("rating" in movie))).toBe(true);
   });
 
   it("is 404 elsewhere and 405 for other methods", () => {
@@ -71,7 +87,7 @@ describe("movies as a real process", () => {
     const movies = JSON.parse(answer.body) as Array<{ id: number; title: string; year: number; version: string }>;
     expect(movies.length).toBeGreaterThanOrEqual(3);
     for (const movie of movies) {
-      expect(movie).toEqual({ id: expect.any(Number), title: expect.any(String), year: expect.any(Number), version: "v2" });
+      expect(movie).toEqual({ id: expect.any(Number), title: expect.any(String), year: expect.any(Number), version: "v2", rating: expect.any(Number) });
     }
     expect(line).toMatch(ISO_TIME);
     expect(line.replace(ISO_TIME, "")).toBe("method=GET path=/ host=movies.example.com version=v2 mirrored=false status=200");

@@ -1,5 +1,7 @@
 // movies: a small JSON API whose every item names the version that served it,
-// so v1's and v2's answers (and logs) can be told apart.
+// so v1's and v2's answers (and logs) can be told apart. v2 also differs on purpose
+// (V2_CHANGES), so that comparing its answers with v1's (the mirror proxy's `compare`)
+// has something to find.
 import type { LogSink } from "../../shared/log.ts";
 import {
   isReadMethod,
@@ -27,10 +29,25 @@ export const MOVIES: readonly Movie[] = [
   { id: 4, title: "The Matrix", year: 1999 },
 ];
 
-export type VersionedMovie = Movie & { version: string };
+export type VersionedMovie = Movie & { version: string; rating?: number };
+
+/**
+ * What v2 changes, the kind of thing a dark launch should catch: a new field (`rating`,
+ * on every movie) and one changed value (The Matrix's year: an off-by-one in v2).
+ */
+export const V2_CHANGES = {
+  ratings: { 1: 8.3, 2: 8.3, 3: 8.1, 4: 8.7 } as Readonly<Record<number, number>>,
+  year: { id: 4, from: 1999, to: 2000 },
+} as const;
 
 export function moviesFor(version: string): VersionedMovie[] {
-  return MOVIES.map((movie) => ({ ...movie, version }));
+  if (version !== "v2") return MOVIES.map((movie) => ({ ...movie, version }));
+  return MOVIES.map((movie) => ({
+    ...movie,
+    year: movie.id === V2_CHANGES.year.id ? V2_CHANGES.year.to : movie.year,
+    version,
+    rating: V2_CHANGES.ratings[movie.id],
+  }));
 }
 
 /** `GET /` -> the movies as a JSON array, each with the serving version. */
