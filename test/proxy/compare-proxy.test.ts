@@ -3,7 +3,11 @@
  * `/compare` reports, what is not reported (ignored paths, learned noise), the skips and
  * their counts, the bounds, and that the primary's client never waits for any of it.
  */
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import { join } from "node:path";
+import { startHostnameServer } from "../../workloads/hostname/src/server.ts";
+import { startMoviesServer } from "../../workloads/movies/src/server.ts";
 import { ConfigError, formatProblem, parseMirrorProxyConfig } from "../../workloads/mirror-proxy/src/config.ts";
 import type { CompareReportJSON } from "../../workloads/mirror-proxy/src/compare/report.ts";
 import type { MirrorProxy } from "../../workloads/mirror-proxy/src/proxy.ts";
@@ -358,6 +362,46 @@ describe("noise: a second primary copy, learned, not reported", () => {
     await request(p.port, { method: "POST", path: "/same", headers: { host: "h" }, body: "{}" });
     await settle(p, "app/hostname", start + N + 2);
     expect(podA.seen.length + podB.seen.length).toBe(before + 1);
+  });
+});
+
+describe("the README example against the demo services", () => {
+  test("movies v2's rating and year are reported; hostname's pod names are learned as noise", async () => {
+    const quiet = () => undefined;
+    const servers = await Promise.all([
+      startMoviesServer({ port: 0, version: "v1", log: quiet }),
+      startMoviesServer({ port: 0, version: "v2", log: quiet }),
+      startHostnameServer({ port: 0, version: "v1", podName: "hostname-v1-a", log: quiet }),
+      startHostnameServer({ port: 0, version: "v2", podName: "hostname-v2-c", log: quiet }),
+      startHostnameServer({ port: 0, version: "v1", podName: "hostname-v1-b", log: quiet }),
+    ]);
+    let yaml = readFileSync(join(__dirname, "../../workloads/mirror-proxy/examples/routing.yaml"), "utf8");
+    servers.forEach((s, i) => (yaml = yaml.replace(`http://127.0.0.1:${9001 + i}`, s.url)));
+    const p = await startProxy(yaml);
+    try {
+      for (let i = 0; i < 20; i++) {
+        await request(p.port, { path: "/" });
+        await request(p.port, { path: "/version/", headers: { host: "hostname.example.com", cookie: "user=test" } });
+      }
+      await settle(p, "movies/primary", 20);
+      await settle(p, "hostname/test-users", 20);
+      const r = await report(p);
+      expect(r.routes["movies/primary"].mismatch).toBe(r.routes["movies/primary"].compared);
+      expect(r.routes["movies/primary"].topDifferences.map((d) => d.path)).toEqual(["$[*].rating", "$[*].year"]);
+      expect(r.lastMismatches[0].differences).toContainEqual({ path: "$[3].year", kind: "changed", primary: 1999, shadow: 2000 });
+      const h = r.routes["hostname/test-users"];
+      // Warm-up: minSamples (5) pairs; the 5th request's own pair usually ends it (a comparison
+      // still running when the next request starts may add one).
+      expect(Object.keys(h.skipped)).toEqual(["noise_warmup"]);
+      expect(h.skipped.noise_warmup).toBeGreaterThanOrEqual(4);
+      expect(h.skipped.noise_warmup).toBeLessThanOrEqual(8);
+      expect(h).toMatchObject({ mismatch: 0, match: 20 - h.skipped.noise_warmup });
+      expect(r.noise!.routes["hostname/test-users"].learned.map((l) => l.path)).toEqual(["body"]);
+      expect(p.compareReport()!.summaryLine()).toMatch(/^\d+ compared, \d+ differ \(\d+\.\d %\), top differences: \$\[\*\]\.rating \(\d+\), \$\[\*\]\.year \(\d+\); \d+ skipped \(noise_warmup \d+\); noise learned: body$/);
+    } finally {
+      await p.close();
+      await Promise.all(servers.map((s) => s.close()));
+    }
   });
 });
 

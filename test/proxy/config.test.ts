@@ -31,6 +31,8 @@ describe("parseMirrorProxyConfig", () => {
     expect(c.virtualServices.map((v) => v.name)).toEqual(["movies", "hostname"]);
     expect(c.destinationRules.map((d) => [d.name, d.subsets])).toEqual([["movies", ["v1", "v2"]], ["hostname", ["v1", "v2"]]]);
     expect(c.proxy).toMatchObject({ listen: 8080, admin: 9901, shadowHostSuffix: "-shadow", maxShadowInFlight: 256, maxMirrorBodyBytes: 1048576, shadowTimeoutMs: 5000 });
+    expect(c.proxy.upstreams["hostname/v1"]).toEqual(["http://127.0.0.1:9003", "http://127.0.0.1:9005"]);
+    expect(c.proxy.compare).toMatchObject({ routes: ["primary", "test-users"], ignorePaths: ["$[*].version"], noise: { samplePercent: 10, minSamples: 5 } });
   });
 
   test("defaults for the MirrorProxy knobs", () => {
