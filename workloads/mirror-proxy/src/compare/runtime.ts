@@ -267,8 +267,9 @@ export class Comparison {
     p.status = status;
     p.headers = headers;
     p.encoded = isEncoded(headers["content-encoding"]);
+    // A HEAD answer declares the length of a body it does not carry.
     const cl = headers["content-length"];
-    p.tooLarge = declaredTooLarge(typeof cl === "string" ? cl : undefined, p.body.maxBytes);
+    p.tooLarge = this.request.method !== "HEAD" && declaredTooLarge(typeof cl === "string" ? cl : undefined, p.body.maxBytes);
   }
 
   /** A chunk of the primary's body, after it was written to the client. */
