@@ -11,7 +11,7 @@ import { chooseMesh } from "./components/meshDetect";
 import { minikubeDockerEndpoint } from "./components/minikube";
 import { MirrorProxy } from "./components/mirrorProxy";
 import { DemoNamespace } from "./components/namespace";
-import { inClusterUpstreams, renderMirrorProxyYaml } from "./components/proxyConfig";
+import { inClusterUpstreams, primaryReplicas, renderMirrorProxyYaml } from "./components/proxyConfig";
 import { buildAppRouting } from "./components/routing";
 import { VersionedService } from "./components/versionedService";
 import { WorkloadImage } from "./components/workloadImage";
@@ -69,6 +69,7 @@ async function deploy() {
       namespace: namespace.name,
       image: image(app.name, config.apps[app.name].image),
       perVersionServices: mesh === "proxy",
+      primaryReplicas: primaryReplicas(mesh === "proxy" && config.apps[app.name].compare),
     });
   }
 

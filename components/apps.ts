@@ -22,6 +22,8 @@ export interface DemoApp {
   mirror: MirrorSelector;
   /** The request a user curls: path, and whether it needs the Host header. */
   curlPath: string;
+  /** JSON paths of the answer that differ between versions by design (not reported by compare). */
+  expectedDifferences: string[];
 }
 
 export const DEMO_APPS: readonly DemoApp[] = [
@@ -32,6 +34,8 @@ export const DEMO_APPS: readonly DemoApp[] = [
     defaultHosts: ["hostname.example.com"],
     mirror: { kind: "cookie" },
     curlPath: "/version/",
+    // A text answer: the pod name differs between any two pods, learned as noise.
+    expectedDifferences: [],
   },
   {
     name: "movies",
@@ -40,6 +44,8 @@ export const DEMO_APPS: readonly DemoApp[] = [
     defaultHosts: ["*"],
     mirror: { kind: "all" },
     curlPath: "/",
+    // Each movie carries the version that served it.
+    expectedDifferences: ["$[*].version"],
   },
 ];
 

@@ -18,8 +18,19 @@ export const PROXY_SHADOW_DEFAULTS = {
   shadowTimeoutMs: 5000,
 };
 
-/** Base URL of one version of an app. */
-export type UpstreamLocator = (app: DemoApp, version: Version) => string;
+/** Base URL(s) of one version of an app; several are used round-robin. */
+export type UpstreamLocator = (app: DemoApp, version: Version) => string | string[];
+
+/**
+ * Comparison settings the stack renders: v1's own pod-to-pod differences
+ * (names, ids) are learned as noise from a 10 % sample of second v1 copies.
+ */
+export const COMPARE_NOISE = { samplePercent: 10, minSamples: 5 };
+
+/** v1 replicas an app needs: two when compared, so noise can be learned between pods. */
+export function primaryReplicas(compare: boolean): number {
+  return compare ? 2 : 1;
+}
 
 /** In the cluster: the per-version Services `<app>-v1`, `<app>-v2`. */
 export function inClusterUpstreams(namespace: string): UpstreamLocator {
@@ -46,9 +57,16 @@ export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
   }));
   const routingDocs = routings.flatMap(({ routing }) => [routing.destinationRule, routing.virtualService]);
   // `compare` names the mirrored routes of the apps that opted in.
-  const comparedRoutes = routings
-    .filter(({ app }) => config.apps[app.name].compare)
-    .flatMap(({ routing }) => routing.virtualService.spec.http.filter((route) => route.mirror).map((route) => route.name));
+  const compared = routings.filter(({ app }) => config.apps[app.name].compare);
+  const comparedRoutes = compared.flatMap(({ routing }) =>
+    routing.virtualService.spec.http.filter((route) => route.mirror).map((route) => route.name),
+  );
+  const ignorePaths = [...new Set(compared.flatMap(({ app }) => app.expectedDifferences))];
+  const compare = {
+    routes: comparedRoutes,
+    ...(ignorePaths.length > 0 ? { ignorePaths } : {}),
+    noise: COMPARE_NOISE,
+  };
   // Keyed exactly as the destinations name them: `<fqdn>/<subset>`.
   const upstreams = Object.fromEntries(
     DEMO_APPS.flatMap((app) =>
@@ -65,7 +83,7 @@ export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
       admin: ports.admin,
       upstreams,
       ...PROXY_SHADOW_DEFAULTS,
-      ...(comparedRoutes.length > 0 ? { compare: { routes: comparedRoutes } } : {}),
+      ...(comparedRoutes.length > 0 ? { compare } : {}),
     },
   };
   return [...routingDocs, proxyDoc];

@@ -9,8 +9,8 @@ export interface VersionedServiceArgs {
   namespace: pulumi.Input<string>;
   /** Image of the app's workload, for every version (the version is an env var). */
   image: pulumi.Input<string>;
-  /** Replicas per version. */
-  replicas?: number;
+  /** Replicas of v1 (two let the proxy learn pod-to-pod noise when comparing). */
+  primaryReplicas?: number;
   /** Also Services `<app>-v1`, `<app>-v2` (proxy mode routes to each version by name). */
   perVersionServices?: boolean;
 }
@@ -79,7 +79,7 @@ export class VersionedService extends pulumi.ComponentResource {
         {
           metadata: { name: `${app.name}-${version}`, namespace: args.namespace, labels },
           spec: {
-            replicas: args.replicas ?? 1,
+            replicas: version === "v1" ? (args.primaryReplicas ?? 1) : 1,
             selector: { matchLabels: labels },
             template: {
               metadata: { labels },

@@ -274,15 +274,24 @@ describe("compare (proxy mode)", () => {
 
   test("apps.movies.compare names movies' mirrored route, and the proxy accepts it", async () => {
     const run = await runProgram({ ...BASE, apps: JSON.stringify({ movies: { compare: true } }) });
-    expect(proxySpec(run).compare).toEqual({ routes: ["movies-mirror-all"] });
+    expect(proxySpec(run).compare).toEqual({
+      routes: ["movies-mirror-all"],
+      ignorePaths: ["$[*].version"], // each movie names the version that served it
+      noise: { samplePercent: 10, minSamples: 5 },
+    });
     expect(() => parseMirrorProxyConfig(routingYaml(run))).not.toThrow();
+    // Two v1 pods of the compared app, so the proxy can learn their differences as noise.
+    expect(named(run, T.deployment, "movies-v1").inputs.spec.replicas).toBe(2);
+    expect(named(run, T.deployment, "movies-v2").inputs.spec.replicas).toBe(1);
+    expect(named(run, T.deployment, "hostname-v1").inputs.spec.replicas).toBe(1);
   });
 
   test("compare true covers every app; a per-app false wins", async () => {
     const all = await runProgram({ ...BASE, compare: "true" });
-    expect(proxySpec(all).compare).toEqual({ routes: ["hostname-mirror-user", "movies-mirror-all"] });
+    expect(proxySpec(all).compare.routes).toEqual(["hostname-mirror-user", "movies-mirror-all"]);
+    expect(() => parseMirrorProxyConfig(routingYaml(all))).not.toThrow();
     const some = await runProgram({ ...BASE, compare: "true", apps: JSON.stringify({ hostname: { compare: false } }) });
-    expect(proxySpec(some).compare).toEqual({ routes: ["movies-mirror-all"] });
+    expect(proxySpec(some).compare.routes).toEqual(["movies-mirror-all"]);
   });
 
   test("a value other than true/false names the key", async () => {
