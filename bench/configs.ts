@@ -88,6 +88,8 @@ export interface ProxyConfigOptions {
   shadowPort: number | null;
   maxShadowInFlight?: number;
   shadowTimeoutMs?: number;
+  /** Compare every shadow answer with the primary's (the proxy's defaults). */
+  compare?: boolean;
 }
 
 /** Multi-document YAML: VirtualService, DestinationRule, MirrorProxy. */
@@ -129,6 +131,7 @@ export function proxyConfigYaml(o: ProxyConfigOptions): string {
         maxShadowInFlight: o.maxShadowInFlight ?? 256,
         maxMirrorBodyBytes: 1048576,
         shadowTimeoutMs: o.shadowTimeoutMs ?? 5000,
+        ...(o.compare ? { compare: { routes: ["*"] } } : {}),
       },
     },
   ];

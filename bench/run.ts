@@ -346,7 +346,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
     stop = nginx.stop;
   } else {
     const configFile = path.join(dir, "mirror-proxy.yaml");
-    fs.writeFileSync(configFile, proxyConfigYaml({ primaryPort: env.P, shadowPort: env.shadowPort }));
+    fs.writeFileSync(configFile, proxyConfigYaml({ primaryPort: env.P, shadowPort: env.shadowPort, compare: c.compare }));
     proxy = await startProxy({ entry: env.proxyEntry, configFile, nodeArgs: env.proxyNodeArgs });
     url = `http://127.0.0.1:${proxy.port}/`;
     pid = proxy.child.pid;
