@@ -4,10 +4,12 @@ import { DEMO_APPS, demoApp, type AppName } from "../../components/apps.ts";
 import { StackConfigError } from "../../components/config.ts";
 import { curlCommand } from "../../components/ingress.ts";
 import { parseDemoArgs, UsageError, type DemoOptions } from "./cli.ts";
-import { countSince, markLogs, shadowInFlight, waitForSettledCounts } from "./mirrorCounts.ts";
+import { COMPARE_NOISE } from "../../components/proxyConfig.ts";
+import { formatCompareReport, waitForCompared, type CompareWait } from "./compareReport.ts";
+import { countSince, linesSince, markLogs, shadowInFlight, waitForSettledCounts, type LogMarks } from "./mirrorCounts.ts";
 import { isAlive, sleep } from "./processes.ts";
 import { progressReporter, type ProgressStream } from "./progress.ts";
-import { labelLine, lastLines, readLinesFrom } from "./requestLog.ts";
+import { labelLine, lastLines } from "./requestLog.ts";
 import { LocalStackError, PROXY_NAME, startLocalStack, type LocalStack } from "./stack.ts";
 import { defaultRunDir, defaultStateFile, removeStateFile, stackLiveness } from "./state.ts";
 import { formatShare } from "./stats.ts";
@@ -34,10 +36,32 @@ function table(rows: string[][]): string[] {
   return rows.map((row) => "  " + row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd());
 }
 
-/** The last lines of an app's v1 and v2 logs, labelled like `npm run logs`. */
+/** Cookie requests the hostname tutorial sends: one, or when compared enough to get past the noise warm-up (minSamples v1/v1 pairs) and compare a few. */
+export function hostnameCookieRequests(compare: boolean): number {
+  return compare ? COMPARE_NOISE.minSamples + 3 : 1;
+}
+
+/** Apps whose v2 answers are compared with v1's. */
+function comparedApps(stack: LocalStack): AppName[] {
+  return DEMO_APPS.filter((app) => stack.config.apps[app.name].compare).map((app) => app.name);
+}
+
+/** v1's `mirrored=true` lines: the proxy's noise-sampling copies (only compared apps get them). */
+function noiseCopies(count: number): string {
+  return `${count} noise-sampling ${count === 1 ? "copy" : "copies"} (mirrored=true in v1's logs; not v2 copies)`;
+}
+
+/** Said once, the first time such a line shows in v1's log. */
+const NOISE_COPY_EXPLAINED =
+  "(v1's mirrored=true line is a noise-sampling copy, not a v2 copy: the proxy sent the request to the other v1 pod too, to learn what differs between two v1 answers)";
+
+/**
+ * The last lines of an app's v1 and v2 logs, labelled like `npm run logs`;
+ * several processes of a version are merged by time, each line tagged with its process.
+ */
 export function logTails(stack: LocalStack, app: AppName, count = LOG_TAIL): string[] {
   return (["v1", "v2"] as const).flatMap((version) => {
-    const lines = lastLines(readLinesFrom(stack.service(app, version).logFile).lines, count);
+    const lines = lastLines(linesSince(stack, app, version), count);
     return lines.length ? lines.map((line) => labelLine(`${app} ${version}`, line)) : [labelLine(`${app} ${version}`, "(no lines yet)")];
   });
 }
@@ -46,8 +70,12 @@ export function describeStack(stack: LocalStack): string[] {
   const percents = DEMO_APPS.map((app) => `${app.name} ${stack.config.apps[app.name].mirrorPercent} %`).join(", ");
   const rows = [["process", "pid", "url", "log"]];
   for (const proc of stack.processes) rows.push([proc.name, String(proc.pid), proc.url, shown(proc.logFile)]);
+  const compared = comparedApps(stack);
   return [
     `Local stack "${stack.stack}" from ${stack.configFiles.map((file) => path.basename(file)).join(" + ")}: mirrorPercent ${percents}, mirror cookie ${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`,
+    compared.length
+      ? `compare: ${compared.join(", ")} (v2's answers compared with v1's; ${compared.map((app) => `${app} v1 × ${stack.services(app, "v1").length}`).join(", ")}, so noise is learned between two v1 pods)`
+      : "compare: off",
     `Routing: ${shown(stack.routingFile)} (the proxy-mode ConfigMap's routing, rendered by renderMirrorProxyYaml)`,
     "",
     ...table(rows),
@@ -69,28 +97,70 @@ export function describeStack(stack: LocalStack): string[] {
   ];
 }
 
-async function hostnameTutorial(stack: LocalStack, say: (line?: string) => void): Promise<void> {
+/** Waits until the proxy has compared (or skipped) `count` copies of an app; nothing when the app is not compared. */
+async function comparedSoFar(stack: LocalStack, app: AppName, count: number): Promise<CompareWait | undefined> {
+  if (!stack.config.apps[app].compare) return undefined;
+  return waitForCompared(stack.adminUrl, { [app]: count }, { deadlineMs: 5000 });
+}
+
+/** Tutorial 1; returns the copies v2 received (for the comparison report). */
+async function hostnameTutorial(stack: LocalStack, say: (line?: string) => void): Promise<number> {
   const app = demoApp("hostname");
   const settings = stack.config.apps.hostname;
   const cookie = `${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`;
+  const settle = (marks: LogMarks, primaries: number) =>
+    waitForSettledCounts(() => countSince(stack, app.name, marks), { primaries, inFlight: () => shadowInFlight(stack.adminUrl), deadlineMs: 5000 });
   say(`── Tutorial 1: ${app.name}, mirrored to v2 only with the cookie ${cookie} ──`);
+  let cookieMarks: LogMarks | undefined;
+  let copies = 0;
   for (const withCookie of [false, true]) {
     const marks = markLogs(stack, app.name);
+    if (withCookie) cookieMarks = marks;
     say(`$ ${curlCommand(stack.url, app, settings, withCookie ? cookie : undefined)}`);
     const result = await sendRequest(requestFor(stack.url, app, settings, { cookie: withCookie ? cookie : undefined }), undefined, true);
     say(result.status !== undefined ? (result.body ?? "").trimEnd() || `(HTTP ${result.status}, empty body)` : `request failed: ${result.error}`);
-    await waitForSettledCounts(() => countSince(stack, app.name, marks), {
-      primaries: 1,
-      inFlight: () => shadowInFlight(stack.adminUrl),
-      deadlineMs: 5000,
-    });
+    const counts = await settle(marks, 1);
+    if (withCookie) {
+      copies = counts.v2;
+      await comparedSoFar(stack, app.name, copies);
+    }
     say();
     for (const line of logTails(stack, app.name)) say(line);
+    if (counts.v1Noise > 0) say(NOISE_COPY_EXPLAINED);
     say();
   }
+  const total = hostnameCookieRequests(settings.compare);
+  if (total > 1 && cookieMarks) {
+    const more = total - 1;
+    say(
+      `hostname is compared: the proxy first learns what differs between two v1 pods (warm-up: ${COMPARE_NOISE.minSamples} v1/v1 pairs, not compared), ` +
+        `so ${more} more cookie requests, one at a time:`,
+    );
+    say(`$ for i in $(seq ${more}); do ${curlCommand(stack.url, app, settings, cookie)} > /dev/null; done`);
+    const spec = requestFor(stack.url, app, settings, { cookie });
+    const failures: string[] = [];
+    for (let sent = 2; sent <= total; sent++) {
+      const result = await sendRequest(spec);
+      if (result.status !== 200) failures.push(String(result.error ?? result.status));
+      // Each one compared (or skipped) before the next, so the warm-up ends where it should.
+      const copiesSoFar = countSince(stack, app.name, cookieMarks).v2;
+      await comparedSoFar(stack, app.name, Math.min(copiesSoFar, sent));
+    }
+    if (failures.length) say(`${failures.length} of ${more} requests did not get HTTP 200: ${[...new Set(failures)].join(", ")}`);
+    const counts = await settle(cookieMarks, total - failures.length);
+    copies = counts.v2;
+    say(
+      `${app.name}: ${total} cookie requests → v1 served ${counts.v1}, v2 received ${counts.v2} mirrored copies` +
+        (counts.v1Noise > 0 ? `; v1 also received ${noiseCopies(counts.v1Noise)}` : "") +
+        (counts.settled ? "" : " — still changing when the deadline passed"),
+    );
+    say();
+  }
+  return copies;
 }
 
-async function moviesTutorial(stack: LocalStack, requests: number, out: ProgressStream, say: (line?: string) => void): Promise<void> {
+/** Tutorial 2; returns the copies v2 received (for the comparison report). */
+async function moviesTutorial(stack: LocalStack, requests: number, out: ProgressStream, say: (line?: string) => void): Promise<number> {
   const app = demoApp("movies");
   const settings = stack.config.apps.movies;
   say(`── Tutorial 2: ${app.name}, each request copied to v2 with probability mirrorPercent = ${settings.mirrorPercent} % ──`);
@@ -113,6 +183,26 @@ async function moviesTutorial(stack: LocalStack, requests: number, out: Progress
       `(${formatShare(counts.v2, counts.v1)}; mirrorPercent ${settings.mirrorPercent})` +
       (counts.settled ? "" : " — still changing when the deadline passed"),
   );
+  if (counts.v1Noise > 0) say(`${app.name}: v1 also received ${noiseCopies(counts.v1Noise)}, counted in neither figure`);
+  return counts.v2;
+}
+
+/** The closing block: the proxy's /compare, once every mirrored copy has been compared or skipped. */
+async function comparisonReport(stack: LocalStack, copies: Record<AppName, number>, say: (line?: string) => void): Promise<void> {
+  const compared = comparedApps(stack);
+  say(`── Comparison of v2 with v1: the mirror proxy's admin ${stack.adminUrl}/compare ──`);
+  try {
+    const wait = await waitForCompared(stack.adminUrl, Object.fromEntries(compared.map((app) => [app, copies[app]])), { deadlineMs: 10_000 });
+    const lines = formatCompareReport(wait.report, {
+      compared,
+      v1Pods: (app) => stack.services(app, "v1").map((proc) => proc.pod ?? proc.name),
+      adminUrl: stack.adminUrl,
+      settled: wait.settled,
+    });
+    for (const line of lines) say(line);
+  } catch (error) {
+    say(`could not read ${stack.adminUrl}/compare: ${(error as Error).message}`);
+  }
 }
 
 /** Stops a stack a previous demo left behind (its demo process died without cleaning up). */
@@ -158,8 +248,10 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     for (const line of describeStack(stack)) say(line);
     say();
     const replay = (async () => {
-      await hostnameTutorial(stack, say);
-      await moviesTutorial(stack, options.requests, io.out, say);
+      const hostname = await hostnameTutorial(stack, say);
+      const movies = await moviesTutorial(stack, options.requests, io.out, say);
+      say();
+      await comparisonReport(stack, { hostname, movies }, say);
       return "done";
     })();
     const first = interruptedBy ?? (await Promise.race([replay, io.interrupted]));

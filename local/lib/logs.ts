@@ -7,8 +7,8 @@ import { loadStackConfig } from "../../components/stackFiles.ts";
 import { parseLogsArgs, UsageError, type LogsOptions } from "./cli.ts";
 import { connectKube, kubeconfigPath } from "./kube.ts";
 import { sleep } from "./processes.ts";
-import { byLogTime, labelLine, lastLines, readLinesFrom } from "./requestLog.ts";
-import { defaultStateFile, stackLiveness, type LocalStackState } from "./state.ts";
+import { byLogTime, labelLine, lastLines, mergeLogs, readLinesFrom } from "./requestLog.ts";
+import { defaultStateFile, stackLiveness, type LocalProcessState, type LocalStackState } from "./state.ts";
 
 type Write = (line: string) => void;
 
@@ -31,28 +31,38 @@ export function chooseLogSource(options: LogsOptions, projectDir: string, env: N
   throw new Error(`${noLocal}, and there is no kubeconfig (KUBECONFIG or ~/.kube/config) for a cluster. Start the local stack with npm run demo.`);
 }
 
-function localLog(state: LocalStackState, app: AppName, version: Version): string {
-  const proc = state.processes.find((candidate) => candidate.app === app && candidate.version === version);
-  if (!proc) throw new Error(`the local stack has no ${app}-${version} process`);
-  return proc.logFile;
+/** Every process of an app's version (v1 runs several when the app is compared). */
+function localProcesses(state: LocalStackState, app: AppName, version: Version): LocalProcessState[] {
+  const procs = state.processes.filter((candidate) => candidate.app === app && candidate.version === version);
+  if (procs.length === 0) throw new Error(`the local stack has no ${app}-${version} process`);
+  return procs;
 }
 
-/** Tails the local log files: the last lines, then (follow) new lines as they are written, until `signal`. */
+/**
+ * Tails the local log files: the last lines, then (follow) new lines as they
+ * are written, until `signal`. A version with several processes reads as one
+ * log, like several pods: merged by time, each line tagged with its process.
+ */
 async function localLogs(state: LocalStackState, options: LogsOptions, write: Write, signal: AbortSignal, stateFile: string): Promise<void> {
-  const streams = options.apps.flatMap((app) => VERSIONS.map((version) => ({ label: `${app} ${version}`, file: localLog(state, app, version), offset: 0 })));
-  for (const stream of streams) {
-    const { lines, next } = readLinesFrom(stream.file);
-    for (const line of lastLines(lines, options.tail)) write(labelLine(stream.label, line));
-    stream.offset = next;
-  }
+  const groups = options.apps.flatMap((app) =>
+    VERSIONS.map((version) => {
+      const procs = localProcesses(state, app, version);
+      return { label: `${app} ${version}`, streams: procs.map((proc) => ({ tag: proc.name, file: proc.logFile, offset: 0 })) };
+    }),
+  );
+  const readNew = (group: (typeof groups)[number]) =>
+    mergeLogs(
+      group.streams.map((stream) => {
+        const { lines, next } = readLinesFrom(stream.file, stream.offset);
+        stream.offset = next;
+        return { tag: stream.tag, lines };
+      }),
+    );
+  for (const group of groups) for (const line of lastLines(readNew(group), options.tail)) write(labelLine(group.label, line));
   if (!options.follow) return;
   // Polling, like `tail -F`: cheap for a handful of files, and survives truncation-free appends.
   while (!signal.aborted) {
-    for (const stream of streams) {
-      const { lines, next } = readLinesFrom(stream.file, stream.offset);
-      for (const line of lines) write(labelLine(stream.label, line));
-      stream.offset = next;
-    }
+    for (const group of groups) for (const line of readNew(group)) write(labelLine(group.label, line));
     if (stackLiveness(stateFile).kind !== "running") {
       write("(the local stack stopped)");
       return;

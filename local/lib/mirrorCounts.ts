@@ -1,15 +1,21 @@
 // How many requests reached v1 and v2, counted from the services' own logs
 // (as people check it), once the asynchronous copies have landed.
-import type { AppName } from "../../components/apps.ts";
+import { VERSIONS, type AppName, type Version } from "../../components/apps.ts";
 import { sleep } from "./processes.ts";
-import { readLinesFrom, requestsIn, type RequestFilter } from "./requestLog.ts";
+import { mergeLogs, readLinesFrom, requestsIn, type RequestFilter } from "./requestLog.ts";
 import type { LocalStack } from "./stack.ts";
 
 export interface VersionCounts {
-  /** Requests v1 served (not copies). */
+  /** Requests v1 served (client requests, mirrored=false), over all its processes. */
   v1: number;
   /** Copies v2 received (mirrored=true). */
   v2: number;
+  /**
+   * Copies v1 received (mirrored=true in a v1 log): the proxy's noise-sampling
+   * copies (compare: a second v1 answer, to learn what differs between v1 pods).
+   * Neither client requests nor v2 copies.
+   */
+  v1Noise?: number;
 }
 
 /** Sum of every series of a Prometheus metric in /metrics text; undefined when absent. */
@@ -33,26 +39,33 @@ export async function shadowInFlight(adminUrl: string): Promise<number | undefin
   }
 }
 
+/** Byte offset of each log file (by path) when marked. */
 export interface LogMarks {
-  v1: number;
-  v2: number;
+  offsets: Record<string, number>;
 }
 
-/** Byte offsets of an app's v1 and v2 logs now: count only what comes after. */
+/** Byte offsets of all of an app's v1 and v2 logs now: count only what comes after. */
 export function markLogs(stack: LocalStack, app: AppName): LogMarks {
-  return {
-    v1: readLinesFrom(stack.service(app, "v1").logFile).next,
-    v2: readLinesFrom(stack.service(app, "v2").logFile).next,
-  };
+  const offsets: Record<string, number> = {};
+  for (const version of VERSIONS) for (const proc of stack.services(app, version)) offsets[proc.logFile] = readLinesFrom(proc.logFile).next;
+  return { offsets };
 }
 
-/** Requests in an app's v1 log and copies in its v2 log since `marks`. */
-export function countSince(stack: LocalStack, app: AppName, marks: LogMarks, filter: RequestFilter = {}): VersionCounts {
-  const v1Lines = readLinesFrom(stack.service(app, "v1").logFile, marks.v1).lines;
-  const v2Lines = readLinesFrom(stack.service(app, "v2").logFile, marks.v2).lines;
+/** The lines every process of an app's version logged since `marks` (all of them without marks), tagged and in time order when there are several. */
+export function linesSince(stack: LocalStack, app: AppName, version: Version, marks?: LogMarks): string[] {
+  return mergeLogs(
+    stack.services(app, version).map((proc) => ({ tag: proc.name, lines: readLinesFrom(proc.logFile, marks?.offsets[proc.logFile] ?? 0).lines })),
+  );
+}
+
+/** Requests in an app's v1 logs and copies in its v2 log since `marks`; v1's noise-sampling copies apart. */
+export function countSince(stack: LocalStack, app: AppName, marks: LogMarks, filter: RequestFilter = {}): Required<VersionCounts> {
+  const v1Lines = linesSince(stack, app, "v1", marks);
+  const v2Lines = linesSince(stack, app, "v2", marks);
   return {
     v1: requestsIn(v1Lines, { ...filter, mirrored: false }).length,
     v2: requestsIn(v2Lines, { ...filter, mirrored: true }).length,
+    v1Noise: requestsIn(v1Lines, { ...filter, mirrored: true }).length,
   };
 }
 
@@ -72,27 +85,31 @@ export interface Settled extends VersionCounts {
   settled: boolean;
 }
 
+function sameCounts(a: VersionCounts, b: VersionCounts): boolean {
+  return a.v1 === b.v1 && a.v2 === b.v2 && (a.v1Noise ?? 0) === (b.v1Noise ?? 0);
+}
+
 /**
  * Polls `count` until v1 has every primary and the copies have stopped
- * arriving: the proxy reports none in flight and v2's count held for one more
- * poll, or (no proxy figure) nothing changed for `quietMs`.
+ * arriving: the proxy reports none in flight and the counts (v1's noise copies
+ * too) held for one more poll, or (no proxy figure) nothing changed for `quietMs`.
  */
-export async function waitForSettledCounts(count: () => Promise<VersionCounts> | VersionCounts, options: SettleOptions): Promise<Settled> {
+export async function waitForSettledCounts<C extends VersionCounts>(count: () => Promise<C> | C, options: SettleOptions): Promise<C & Settled> {
   const pollMs = options.pollMs ?? 50;
   const quietMs = options.quietMs ?? 1000;
   const deadline = Date.now() + (options.deadlineMs ?? 10_000);
-  let previous: VersionCounts | undefined;
+  let previous: C | undefined;
   let unchangedSince = Date.now();
   for (;;) {
     const counts = await count();
-    const same = previous !== undefined && previous.v1 === counts.v1 && previous.v2 === counts.v2;
+    const same = previous !== undefined && sameCounts(previous, counts);
     if (!same) unchangedSince = Date.now();
     if (counts.v1 >= options.primaries) {
       if (options.inFlight) {
         if (same && (await options.inFlight()) === 0) {
           // Nothing in flight now: one last read catches a copy that finished between the two reads.
           const final = await count();
-          if (final.v2 === counts.v2 && final.v1 === counts.v1) return { ...final, settled: true };
+          if (sameCounts(final, counts)) return { ...final, settled: true };
         }
       } else if (Date.now() - unchangedSince >= quietMs) {
         return { ...counts, settled: true };

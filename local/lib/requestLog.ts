@@ -100,6 +100,23 @@ export function byLogTime(lines: readonly string[]): string[] {
   return [...lines].sort((a, b) => (timeOf(a) < timeOf(b) ? -1 : timeOf(a) > timeOf(b) ? 1 : 0));
 }
 
+export interface TaggedLines {
+  /** Which process (or pod) the lines come from. */
+  tag: string;
+  lines: readonly string[];
+}
+
+/**
+ * The lines of one version's processes as one log: in time order, each tagged
+ * `  [tag]` when there are several (as `npm run logs` tags pods), the last
+ * `count` overall (all when omitted).
+ */
+export function mergeLogs(sources: readonly TaggedLines[], count?: number): string[] {
+  const tagged = sources.flatMap((source) => source.lines.map((line) => (sources.length > 1 ? `${line}  [${source.tag}]` : line)));
+  const merged = sources.length > 1 ? byLogTime(tagged) : tagged;
+  return count === undefined ? merged : lastLines(merged, count);
+}
+
 /** Size of a file, 0 when it does not exist yet. */
 export function fileSize(file: string): number {
   try {

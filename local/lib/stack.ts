@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:f
 import * as path from "node:path";
 import { DEMO_APPS, VERSIONS, type AppName, type DemoApp, type Version } from "../../components/apps.ts";
 import type { StackConfig } from "../../components/config.ts";
-import { renderMirrorProxyYaml } from "../../components/proxyConfig.ts";
+import { primaryReplicas, renderMirrorProxyYaml } from "../../components/proxyConfig.ts";
 import { loadStackConfig } from "../../components/stackFiles.ts";
 import {
   hasExited,
@@ -53,6 +53,10 @@ export interface StackProcess extends StartedProcess {
   url: string;
   app?: AppName;
   version?: Version;
+  /** 1, 2, ...: several v1 processes run when the app is compared (see primaryReplicas). */
+  replica?: number;
+  /** The pod name it answers with (its HOSTNAME), e.g. `hostname-v1-2-local`. */
+  pod?: string;
 }
 
 export interface LocalStack {
@@ -69,7 +73,10 @@ export interface LocalStack {
   runDir: string;
   processes: StackProcess[];
   proxy: StackProcess;
+  /** The (first) process of an app's version. */
   service(app: AppName, version: Version): StackProcess;
+  /** Every process of an app's version: v1 runs `primaryReplicas(compare)` of them. */
+  services(app: AppName, version: Version): StackProcess[];
   /** Re-renders the routing from config with these overrides (as `pulumi config set` + `pulumi up` would) and has the proxy reload it. */
   reconfigure(overrides: Record<string, unknown>): Promise<StackConfig>;
   /** Stops every process (proxy first), removes the state file. Idempotent. */
@@ -92,8 +99,14 @@ export function nodeFor(projectDir: string): string {
   throw new LocalStackError(`Node 24 is needed to run the workloads (this is ${process.version}); run npm ci first`);
 }
 
-export function serviceName(app: AppName, version: Version): string {
-  return `${app}-${version}`;
+/** `movies-v1`, and for further replicas `movies-v1-2`, `movies-v1-3`... */
+export function serviceName(app: AppName, version: Version, replica = 1): string {
+  return replica > 1 ? `${app}-${version}-${replica}` : `${app}-${version}`;
+}
+
+/** How many processes an app's version runs: v1 gets two when the app is compared (noise is learned between them). */
+export function replicasOf(config: StackConfig, app: AppName, version: Version): number {
+  return version === "v1" ? primaryReplicas(config.apps[app].compare) : 1;
 }
 
 function childEnv(extra: Record<string, string>): Record<string, string> {
@@ -111,10 +124,11 @@ function writeAtomically(file: string, text: string): void {
 function renderRouting(config: StackConfig, services: StackProcess[]): string {
   return renderMirrorProxyYaml({
     config,
+    // Several processes of a version (v1 when compared): a list, used round-robin by the proxy.
     upstreams: (app: DemoApp, version: Version) => {
-      const service = services.find((candidate) => candidate.app === app.name && candidate.version === version);
-      if (!service) throw new LocalStackError(`no local process for ${serviceName(app.name, version)}`);
-      return service.url;
+      const urls = services.filter((candidate) => candidate.app === app.name && candidate.version === version).map((service) => service.url);
+      if (urls.length === 0) throw new LocalStackError(`no local process for ${serviceName(app.name, version)}`);
+      return urls.length === 1 ? urls[0] : urls;
     },
     ports: { listen: 0, admin: 0 },
   });
@@ -167,21 +181,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   try {
     // The services, all at once (their ports are needed to render the routing).
+    // v1 runs as many processes as a cluster would run pods (two when compared).
     const services = DEMO_APPS.flatMap((app) =>
-      VERSIONS.map((version) => {
-        const name = serviceName(app.name, version);
-        const proc = spawnLogged({
-          name,
-          command: node,
-          args: [path.join(workloadsDir, app.name, "src/main.ts")],
-          cwd: path.dirname(workloadsDir),
-          env: childEnv({ PORT: "0", BIND_ADDRESS: "127.0.0.1", VERSION: version, HOSTNAME: `${name}-local` }),
-          logFile: path.join(logDir, `${name}.log`),
-        });
-        const entry: StackProcess = { ...proc, url: "", app: app.name, version };
-        started.push(entry);
-        return entry;
-      }),
+      VERSIONS.flatMap((version) =>
+        Array.from({ length: replicasOf(config, app.name, version) }, (_, index) => {
+          const replica = index + 1;
+          const name = serviceName(app.name, version, replica);
+          const pod = `${name}-local`;
+          const proc = spawnLogged({
+            name,
+            command: node,
+            args: [path.join(workloadsDir, app.name, "src/main.ts")],
+            cwd: path.dirname(workloadsDir),
+            env: childEnv({ PORT: "0", BIND_ADDRESS: "127.0.0.1", VERSION: version, HOSTNAME: pod }),
+            logFile: path.join(logDir, `${name}.log`),
+          });
+          const entry: StackProcess = { ...proc, url: "", app: app.name, version, replica, pod };
+          started.push(entry);
+          return entry;
+        }),
+      ),
     );
     say(`starting ${services.map((proc) => proc.name).join(", ")}`);
     await Promise.all(
@@ -238,8 +257,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         if (!found) throw new LocalStackError(`no local process for ${serviceName(app, version)}`);
         return found;
       },
+      services(app, version) {
+        return started.filter((proc) => proc.app === app && proc.version === version);
+      },
       async reconfigure(more) {
         const next = loadStackConfig(options.projectDir, stack, { ...overrides, ...more }).config;
+        // A reload cannot start or stop services: a change of v1's process count (compare on/off) needs a restart.
+        for (const app of DEMO_APPS) {
+          const running = localStack.services(app.name, "v1").length;
+          const wanted = replicasOf(next, app.name, "v1");
+          if (running !== wanted) {
+            throw new LocalStackError(
+              `${app.name} would need ${wanted} v1 process(es) (compare: ${next.apps[app.name].compare}) but ${running} run; restart the local stack to change compare`,
+            );
+          }
+        }
         const offset = fileSize(proxy.logFile);
         writeAtomically(routingFile, renderRouting(next, services));
         process.kill(proxy.pid, "SIGHUP");
@@ -291,7 +323,7 @@ export function stateOf(localStack: LocalStack, projectDir: string): LocalStackS
       pid: proc.pid,
       url: proc.url,
       logFile: proc.logFile,
-      ...(proc.app ? { app: proc.app, version: proc.version } : {}),
+      ...(proc.app ? { app: proc.app, version: proc.version, replica: proc.replica, pod: proc.pod } : {}),
     })),
   };
 }

@@ -15,6 +15,10 @@ export interface LocalProcessState {
   logFile: string;
   app?: AppName;
   version?: Version;
+  /** 1, 2, ...: an app's v1 runs several processes when compared. */
+  replica?: number;
+  /** The pod name the process answers with, e.g. `hostname-v1-2-local`. */
+  pod?: string;
 }
 
 export interface LocalStackState {

@@ -1,6 +1,7 @@
 // `npm run demo -- --once` as a user runs it: a real process that starts the
-// local stack, replays both tutorials, stops everything and exits; and its
-// failures (bad config, port in use) as clear messages with nothing left behind.
+// local stack, replays both tutorials, ends with the comparison report, stops
+// everything and exits; and its failures (bad config, port in use) as clear
+// messages with nothing left behind.
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import * as http from "node:http";
@@ -31,7 +32,11 @@ function runDemo(args: string[], stackDir: string): Promise<Run> {
 
 /** Every `(pid N)` / table pid the demo printed. */
 function printedPids(output: string): number[] {
-  const pids = [...output.matchAll(/\(pid (\d+)\)/g), ...output.matchAll(/^ {2}\S+-v\d\s+(\d+)\s/gm), ...output.matchAll(/^ {2}mirror-proxy\s+(\d+)\s/gm)];
+  const pids = [
+    ...output.matchAll(/\(pid (\d+)\)/g),
+    ...output.matchAll(/^ {2}\S+-v\d(?:-\d+)?\s+(\d+)\s/gm),
+    ...output.matchAll(/^ {2}mirror-proxy\s+(\d+)\s/gm),
+  ];
   return [...new Set(pids.map((match) => Number(match[1])))];
 }
 
@@ -42,23 +47,52 @@ describe("npm run demo", () => {
   });
   afterEach(() => rmSync(stackDir, { recursive: true, force: true }));
 
-  test("--once: replays both tutorials, then stops every process and removes its state file", async () => {
+  test("--once: replays both tutorials, ends with the comparison report, then stops every process and removes its state file", async () => {
     const run = await runDemo(["--once", "--requests", "20"], stackDir);
     expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: "" });
     const out = run.stdout;
     expect(out).toMatch(/^ingressUrl: http:\/\/127\.0\.0\.1:\d+$/m);
     expect(out).toMatch(/curl -s -H 'Host: hostname.example.com' --cookie 'user=test' http:\/\/127\.0\.0\.1:\d+\/version\//);
-    // Tutorial 1: after the cookie request, v2's log shows its copy with the shadow Host.
+    // The dev stack compares both apps: two v1 processes each.
+    expect(out).toMatch(/^ {2}hostname-v1-2\s+\d+\s+http:\/\/127\.0\.0\.1:\d+\s+\S+hostname-v1-2\.log$/m);
+    expect(out).toMatch(/^ {2}movies-v1-2\s+\d+\s/m);
+    // Tutorial 1: after the cookie request, v2's log shows its copy with the shadow Host (and nothing else).
     expect(out).toMatch(/hostname v2 \| \S+ method=GET path=\/version\/ host=hostname\.example\.com-shadow version=v2 mirrored=true status=200/);
     expect(out.match(/hostname v2 \| \S+ method=GET/g)).toHaveLength(1);
-    // Tutorial 2 at the dev stack's mirrorPercent (100).
+    // v1's copy of it is a noise-sampling copy to the other v1, said as such.
+    expect(out).toMatch(/hostname v1 \| \S+ method=GET path=\/version\/ host=hostname\.example\.com-shadow version=v1 mirrored=true status=200 {2}\[hostname-v1(-2)?\]/);
+    expect(out).toContain("v1's mirrored=true line is a noise-sampling copy, not a v2 copy");
+    // Past the warm-up: more cookie requests, said so, counted exactly.
+    expect(out).toContain("so 7 more cookie requests, one at a time:");
+    expect(out).toMatch(/^hostname: 8 cookie requests → v1 served 8, v2 received 8 mirrored copies; v1 also received [5-8] noise-sampling copies \(mirrored=true in v1's logs; not v2 copies\)$/m);
+    // Tutorial 2 at the dev stack's mirrorPercent (100): client requests only in v1's count.
     expect(out).toContain("movies: 20 requests → v1 served 20, v2 received 20 mirrored copies (100 %; mirrorPercent 100)");
-    expect(out).toMatch(/Stopped 5 processes, all exited on SIGTERM; none left running/);
+    expect(out).toMatch(/^movies: v1 also received \d+ noise-sampling copies/m);
+    // The comparison report.
+    expect(out).toMatch(/^comparison of v2 with v1: \d+ compared, \d+ differ \([\d.]+ %\), top differences: \$\[\*\]\.(rating|year) \(\d+\), \$\[\*\]\.(rating|year) \(\d+\); skipped: noise_warmup \d+; noise learned: hostname: body$/m);
+    expect(out).toMatch(/^ {2}hostname\/\S+: [1-9]\d* compared, 0 differ/m);
+    expect(out).toMatch(/→ hostname: .*learned body as noise.*not reported/);
+    expect(out).toMatch(/→ movies: .*reported/);
+    expect(out).toMatch(/^Example mismatch \(movies\/\S+\): GET \/ /m);
+    expect(out).toContain("  $[3].year: 1999 → 2000");
+    expect(out).toMatch(/Stopped 7 processes, all exited on SIGTERM; none left running/);
     const pids = printedPids(out);
-    expect(pids).toHaveLength(5);
+    expect(pids).toHaveLength(7);
     expect(pids.filter(isAlive)).toEqual([]);
     expect(existsSync(path.join(stackDir, "local-stack.json"))).toBe(false);
     expect(existsSync(path.join(stackDir, "local-stack/logs/movies-v2.log"))).toBe(true);
+    expect(existsSync(path.join(stackDir, "local-stack/logs/movies-v1-2.log"))).toBe(true);
+  }, 60_000);
+
+  test("--set compare=false: one v1 per app, no noise copies, and the report says comparison is off", async () => {
+    const run = await runDemo(["--once", "--requests", "10", "--set", "compare=false"], stackDir);
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(run.stdout).toContain("compare: off");
+    expect(run.stdout).not.toContain("noise-sampling");
+    expect(run.stdout).not.toMatch(/v1 \| .*mirrored=true/);
+    expect(run.stdout).toContain("movies: 10 requests → v1 served 10, v2 received 10 mirrored copies (100 %; mirrorPercent 100)");
+    expect(run.stdout).toContain("Comparison is off (compare: false in the stack config)");
+    expect(run.stdout).toMatch(/Stopped 5 processes, all exited on SIGTERM; none left running/);
   }, 60_000);
 
   test("a bad config value fails before anything starts, naming the key", async () => {
@@ -77,7 +111,7 @@ describe("npm run demo", () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(new RegExp(`mirror-proxy exited \\(code 1\\) while starting[\\s\\S]*EADDRINUSE[\\s\\S]*${port}`));
       const pids = printedPids(run.stdout);
-      expect(pids).toHaveLength(5); // the four services it had started, and the proxy that failed
+      expect(pids).toHaveLength(7); // the six services it had started (two v1 per compared app), and the proxy that failed
       expect(pids.filter(isAlive)).toEqual([]);
       expect(existsSync(path.join(stackDir, "local-stack.json"))).toBe(false);
     } finally {

@@ -1,14 +1,17 @@
 // The local stack as users run it (`npm run demo`): v1/v2 of both apps and the
 // mirror proxy as real processes on 127.0.0.1, routed by the config the Pulumi
 // program renders for proxy mode, curled through the stack's URL; mirroring
-// checked in the services' own logs.
-import { rmSync } from "node:fs";
+// checked in the services' own logs. The stack file compares (as the dev stack
+// does) and the overrides turn it off, as `npm run demo -- --set compare=false` would.
+import { readFileSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { demoApp } from "../../components/apps";
 import { curlCommand } from "../../components/ingress";
-import { countSince, markLogs, shadowInFlight, waitForSettledCounts } from "../../local/lib/mirrorCounts.ts";
+import { parseAllDocuments } from "yaml";
+import { fetchCompare } from "../../local/lib/compareReport.ts";
+import { countSince, linesSince, markLogs, shadowInFlight, waitForSettledCounts } from "../../local/lib/mirrorCounts.ts";
 import { isAlive } from "../../local/lib/processes.ts";
-import { readLinesFrom, requestsIn } from "../../local/lib/requestLog.ts";
+import { requestsIn } from "../../local/lib/requestLog.ts";
 import { startLocalStack, type LocalStack } from "../../local/lib/stack.ts";
 import { requestFor, sendRequest, sendRequests } from "../../local/lib/traffic.ts";
 import { expectedCopies, REPO_ROOT, runCurl, temporaryProject } from "./helpers";
@@ -18,13 +21,19 @@ const STACK = "itest";
 const MOVIES_REQUESTS = 200;
 
 describe("local stack: the rendered proxy-mode config served on 127.0.0.1", () => {
-  const project = temporaryProject(STACK, { mirrorPercent: "100" });
+  const project = temporaryProject(STACK, { mirrorPercent: "100", compare: "true" });
   const runDir = path.join(project.dir, "run");
   let stack: LocalStack;
   const shares = new Map<number, { v1: number; v2: number }>();
 
   beforeAll(async () => {
-    stack = await startLocalStack({ projectDir: project.dir, workloadsDir: path.join(REPO_ROOT, "workloads"), stack: STACK, runDir });
+    stack = await startLocalStack({
+      projectDir: project.dir,
+      workloadsDir: path.join(REPO_ROOT, "workloads"),
+      stack: STACK,
+      runDir,
+      overrides: { compare: "false" },
+    });
   }, 30_000);
 
   afterAll(async () => {
@@ -50,7 +59,7 @@ describe("local stack: the rendered proxy-mode config served on 127.0.0.1", () =
       primaries: 1,
       inFlight: () => shadowInFlight(stack.adminUrl),
     });
-    expect(afterPlain).toEqual({ v1: 1, v2: 0, settled: true });
+    expect(afterPlain).toEqual({ v1: 1, v2: 0, v1Noise: 0, settled: true });
 
     const withCookie = await runCurl(curlCommand(stack.url, app, settings, "user=test"));
     expect(withCookie).toEqual({ status: 200, body: "hostname-v1-local v1\n" });
@@ -58,13 +67,13 @@ describe("local stack: the rendered proxy-mode config served on 127.0.0.1", () =
       primaries: 2,
       inFlight: () => shadowInFlight(stack.adminUrl),
     });
-    expect(afterCookie).toEqual({ v1: 2, v2: 1, settled: true });
+    expect(afterCookie).toEqual({ v1: 2, v2: 1, v1Noise: 0, settled: true });
 
-    const v2Lines = requestsIn(readLinesFrom(stack.service("hostname", "v2").logFile, marks.v2).lines);
+    const v2Lines = requestsIn(linesSince(stack, "hostname", "v2", marks));
     expect(v2Lines).toEqual([
       expect.objectContaining({ method: "GET", path: "/version/", host: "hostname.example.com-shadow", version: "v2", mirrored: true, status: 200 }),
     ]);
-    const v1Lines = requestsIn(readLinesFrom(stack.service("hostname", "v1").logFile, marks.v1).lines);
+    const v1Lines = requestsIn(linesSince(stack, "hostname", "v1", marks));
     expect(v1Lines.map((line) => [line.host, line.mirrored])).toEqual([
       ["hostname.example.com", false],
       ["hostname.example.com", false],
@@ -97,7 +106,7 @@ describe("local stack: the rendered proxy-mode config served on 127.0.0.1", () =
     expect(counts.settled).toBe(true);
     expect(counts.v1).toBe(MOVIES_REQUESTS);
     // Every copy v2 logged carries the shadow Host.
-    const copies = requestsIn(readLinesFrom(stack.service("movies", "v2").logFile, marks.v2).lines);
+    const copies = requestsIn(linesSince(stack, "movies", "v2", marks));
     expect(copies.filter((copy) => !/-shadow(:\d+)?$/.test(copy.host) || !copy.mirrored)).toEqual([]);
     const share = { v1: counts.v1, v2: counts.v2 };
     shares.set(percent, share);
@@ -118,5 +127,22 @@ describe("local stack: the rendered proxy-mode config served on 127.0.0.1", () =
     expect(at50.v2).toBeLessThan(at100.v2);
     expect(at50.v2).toBeGreaterThan(at0.v2);
     expect(at0.v2).toBe(0);
+  });
+
+  test("compare: false (an override over the stack file's true): no compare block, one v1 per app, no noise copy ever reached v1", async () => {
+    await moviesAt(100);
+    expect(stack.config.apps).toMatchObject({ hostname: { compare: false }, movies: { compare: false } });
+    const docs = parseAllDocuments(readFileSync(stack.routingFile, "utf8")).map((doc) => doc.toJS());
+    const proxyDoc = docs.find((doc) => doc?.kind === "MirrorProxy");
+    expect(proxyDoc.spec).not.toHaveProperty("compare");
+    // One URL per version: no list, as before compare existed.
+    expect(Object.values(proxyDoc.spec.upstreams).every((url) => typeof url === "string")).toBe(true);
+    expect(stack.processes.map((proc) => proc.name).sort()).toEqual(["hostname-v1", "hostname-v2", "mirror-proxy", "movies-v1", "movies-v2"]);
+    await expect(fetchCompare(stack.adminUrl)).resolves.toBeUndefined();
+    for (const app of ["hostname", "movies"] as const) {
+      const v1 = requestsIn(linesSince(stack, app, "v1"));
+      expect(v1.length).toBeGreaterThan(0);
+      expect({ app, noiseCopies: v1.filter((line) => line.mirrored).length }).toEqual({ app, noiseCopies: 0 });
+    }
   });
 });
