@@ -3,7 +3,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
-import { DEMO_APPS, DemoApp, demoApp } from "./components/apps";
+import { DEMO_APPS, demoApp } from "./components/apps";
 import { PROJECT, readStackConfig } from "./components/config";
 import { curlCommand, istioIngressUrl, resolveNodeIp } from "./components/ingress";
 import { gatewayRef, IstioMirror } from "./components/istioMirror";
@@ -12,7 +12,7 @@ import { minikubeDockerEndpoint } from "./components/minikube";
 import { MirrorProxy } from "./components/mirrorProxy";
 import { DemoNamespace } from "./components/namespace";
 import { inClusterUpstreams, primaryReplicas, renderMirrorProxyYaml } from "./components/proxyConfig";
-import { buildAppRouting } from "./components/routing";
+import { buildStackRoutings } from "./components/routing";
 import { VersionedService } from "./components/versionedService";
 import { WorkloadImage } from "./components/workloadImage";
 
@@ -44,11 +44,11 @@ function image(workload: string, readyMade: string | undefined): pulumi.Input<st
 
 function curlCommands(url: string) {
   const cookie = `${config.mirrorCookie.name}=${config.mirrorCookie.value}`;
-  const app = (name: "hostname" | "movies"): [DemoApp, (typeof config.apps)["hostname"]] => [demoApp(name), config.apps[name]];
+  const [hostname, movies] = [demoApp("hostname"), demoApp("movies")];
   return {
-    hostname: curlCommand(url, ...app("hostname")),
-    hostnameMirrored: curlCommand(url, ...app("hostname"), cookie),
-    movies: curlCommand(url, ...app("movies")),
+    hostname: curlCommand(url, hostname, config.apps.hostname),
+    hostnameMirrored: curlCommand(url, hostname, config.apps.hostname, cookie),
+    movies: curlCommand(url, movies, config.apps.movies),
   };
 }
 
@@ -75,16 +75,8 @@ async function deploy() {
 
   let ingressUrl: pulumi.Output<string>;
   if (mesh === "istio") {
-    const routings = DEMO_APPS.map((app) =>
-      buildAppRouting({
-        app,
-        settings: config.apps[app.name],
-        namespace: config.namespace,
-        mirrorCookie: config.mirrorCookie,
-        gateways: [gatewayRef(config.namespace)],
-      }),
-    );
-    new IstioMirror("mirror", { namespace: namespace.name, namespaceName: config.namespace, routings });
+    const routings = buildStackRoutings(config, [gatewayRef(config.namespace)]).map(({ routing }) => routing);
+    new IstioMirror("mirror", { namespace: namespace.name, routings });
     ingressUrl = istioIngressUrl(nodeIp);
   } else {
     const proxy = new MirrorProxy("mirror-proxy", {

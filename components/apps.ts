@@ -20,7 +20,7 @@ export interface DemoApp {
   defaultHosts: string[];
   /** Which requests are mirrored to v2. */
   mirror: MirrorSelector;
-  /** The request a user curls: path, and whether it needs the Host header. */
+  /** Path of the request a user curls (the Host header comes from the app's hosts). */
   curlPath: string;
   /** JSON paths of the answer that differ between versions by design (not reported by compare). */
   expectedDifferences: string[];

@@ -21,14 +21,12 @@ export function resolveNodeIp(configured: string | undefined, askMinikube: () =>
 
 type ServicePort = { name?: string; nodePort?: number };
 
-/** The NodePort of the port named `portName`, or an error saying what is missing. */
-export function nodePortNamed(ports: ServicePort[] | undefined, portName: string, service: string): number {
+/** The NodePort of the port named `portName`, or an error saying what is missing (and `hint`). */
+export function nodePortNamed(ports: ServicePort[] | undefined, portName: string, service: string, hint = ""): number {
   const port = (ports ?? []).find((candidate) => candidate.name === portName);
   if (!port?.nodePort) {
-    throw new Error(
-      `${service} has no node port on its port named "${portName}" (ports: ${JSON.stringify(ports ?? [])}); ` +
-        "expose the Istio ingress gateway as a NodePort or LoadBalancer Service",
-    );
+    const missing = `${service} has no node port on its port named "${portName}" (ports: ${JSON.stringify(ports ?? [])})`;
+    throw new Error(hint ? `${missing}; ${hint}` : missing);
   }
   return port.nodePort;
 }
@@ -37,7 +35,8 @@ export function nodePortNamed(ports: ServicePort[] | undefined, portName: string
 export function istioIngressUrl(nodeIp: string, opts?: pulumi.CustomResourceOptions): pulumi.Output<string> {
   const id = `${ISTIO_INGRESS.namespace}/${ISTIO_INGRESS.name}`;
   const service = k8s.core.v1.Service.get("istio-ingressgateway", id, opts);
-  return service.spec.ports.apply((ports) => `http://${nodeIp}:${nodePortNamed(ports, ISTIO_INGRESS.portName, id)}`);
+  const hint = "expose the Istio ingress gateway as a NodePort or LoadBalancer Service";
+  return service.spec.ports.apply((ports) => `http://${nodeIp}:${nodePortNamed(ports, ISTIO_INGRESS.portName, id, hint)}`);
 }
 
 /** A Host header value that exercises the app: its first host, wildcards made concrete. */

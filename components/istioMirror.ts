@@ -7,8 +7,6 @@ export const GATEWAY_NAME = "mirror-gateway";
 export interface IstioMirrorArgs {
   /** Namespace of the Gateway, DestinationRules and VirtualServices. */
   namespace: pulumi.Input<string>;
-  /** Namespace name as plain text (the VirtualServices reference `<ns>/<gateway>`). */
-  namespaceName: string;
   /** Per-app routing from `buildAppRouting`, bound to this Gateway. */
   routings: AppRouting[];
 }

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
+import { nodePortNamed } from "./ingress";
 import { PROXY_PORTS } from "./proxyConfig";
 import { RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY } from "./versionedService";
 
@@ -121,11 +122,7 @@ export class MirrorProxy extends pulumi.ComponentResource {
     );
 
     this.serviceName = service.metadata.name;
-    this.nodePort = service.spec.ports.apply((ports) => {
-      const nodePort = ports.find((port) => port.name === "http")?.nodePort;
-      if (!nodePort) throw new Error(`Service ${PROXY_NAME} was given no node port`);
-      return nodePort;
-    });
+    this.nodePort = service.spec.ports.apply((ports) => nodePortNamed(ports, "http", `Service ${PROXY_NAME}`));
     this.registerOutputs({ serviceName: this.serviceName, nodePort: this.nodePort });
   }
 }

@@ -5,7 +5,7 @@
 import { stringify } from "yaml";
 import { DEMO_APPS, DemoApp, VERSIONS, Version } from "./apps";
 import { StackConfig } from "./config";
-import { buildAppRouting, serviceFqdn } from "./routing";
+import { buildStackRoutings, serviceFqdn } from "./routing";
 
 export const PROXY_API_VERSION = "traffic-mirroring/v1";
 /** Ports of the proxy container: traffic, and admin (metrics, probes). */
@@ -34,7 +34,7 @@ export function primaryReplicas(compare: boolean): number {
 
 /** In the cluster: the per-version Services `<app>-v1`, `<app>-v2`. */
 export function inClusterUpstreams(namespace: string): UpstreamLocator {
-  return (app, version) => `http://${app.name}-${version}.${namespace}.svc.cluster.local:${app.servicePort}`;
+  return (app, version) => `http://${serviceFqdn(`${app.name}-${version}`, namespace)}:${app.servicePort}`;
 }
 
 export interface ProxyConfigInput {
@@ -46,15 +46,7 @@ export interface ProxyConfigInput {
 /** The documents of the proxy's routing file, in apply order. */
 export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
   const { config } = input;
-  const routings = DEMO_APPS.map((app) => ({
-    app,
-    routing: buildAppRouting({
-      app,
-      settings: config.apps[app.name],
-      namespace: config.namespace,
-      mirrorCookie: config.mirrorCookie,
-    }),
-  }));
+  const routings = buildStackRoutings(config);
   const routingDocs = routings.flatMap(({ routing }) => [routing.destinationRule, routing.virtualService]);
   // `compare` names the mirrored routes of the apps that opted in.
   const compared = routings.filter(({ app }) => config.apps[app.name].compare);

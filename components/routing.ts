@@ -1,8 +1,8 @@
 // The routing of each app, built once by a pure function into Istio's own
 // VirtualService and DestinationRule objects. Istio mode applies them as
 // custom resources; proxy mode hands the very same objects to the mirror proxy.
-import { DemoApp, Version } from "./apps";
-import { AppSettings } from "./config";
+import { DEMO_APPS, DemoApp, Version } from "./apps";
+import { AppSettings, StackConfig } from "./config";
 
 export const ISTIO_API_VERSION = "networking.istio.io/v1";
 
@@ -116,4 +116,18 @@ export function buildAppRouting(input: RoutingInput): AppRouting {
       },
     },
   };
+}
+
+/** Every demo app's routing under the stack config; `gateways` in Istio mode only. */
+export function buildStackRoutings(config: StackConfig, gateways?: string[]): Array<{ app: DemoApp; routing: AppRouting }> {
+  return DEMO_APPS.map((app) => ({
+    app,
+    routing: buildAppRouting({
+      app,
+      settings: config.apps[app.name],
+      namespace: config.namespace,
+      mirrorCookie: config.mirrorCookie,
+      ...(gateways ? { gateways } : {}),
+    }),
+  }));
 }

@@ -96,33 +96,23 @@ export class VersionedService extends pulumi.ComponentResource {
       );
     });
 
-    const service = new k8s.core.v1.Service(
-      app.name,
-      {
-        metadata: { name: app.name, namespace: args.namespace, labels: { app: app.name } },
-        spec: {
-          selector: { app: app.name },
-          ports: [{ name: "http", port: app.servicePort, targetPort: "http", protocol: "TCP" }],
-        },
-      },
-      { parent: this },
-    );
-
-    if (args.perVersionServices) {
-      for (const version of VERSIONS) {
-        const labels = { app: app.name, version };
-        new k8s.core.v1.Service(
-          `${app.name}-${version}`,
-          {
-            metadata: { name: `${app.name}-${version}`, namespace: args.namespace, labels },
-            spec: {
-              selector: labels,
-              ports: [{ name: "http", port: app.servicePort, targetPort: "http", protocol: "TCP" }],
-            },
+    // The app's port, named `http`, in front of the pods the labels select.
+    const httpService = (name: string, labels: Record<string, string>) =>
+      new k8s.core.v1.Service(
+        name,
+        {
+          metadata: { name, namespace: args.namespace, labels },
+          spec: {
+            selector: labels,
+            ports: [{ name: "http", port: app.servicePort, targetPort: "http", protocol: "TCP" }],
           },
-          { parent: this },
-        );
-      }
+        },
+        { parent: this },
+      );
+
+    const service = httpService(app.name, { app: app.name });
+    if (args.perVersionServices) {
+      for (const version of VERSIONS) httpService(`${app.name}-${version}`, { app: app.name, version });
     }
 
     this.serviceName = service.metadata.name;

@@ -1,7 +1,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 
 export interface WorkloadImageArgs {
@@ -30,14 +30,7 @@ function listFiles(dir: string): string[] {
 export function imageInputs(contextDir: string, workload: string): string[] {
   const roots = [workload, "shared", "tsconfig.build.json", ".dockerignore"]
     .map((entry) => path.join(contextDir, entry))
-    .filter((full) => {
-      try {
-        statSync(full);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    .filter((full) => existsSync(full));
   return roots.flatMap((full) => (statSync(full).isDirectory() ? listFiles(full) : [full]));
 }
 

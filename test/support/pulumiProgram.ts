@@ -14,6 +14,35 @@ export interface ProgramRun {
   outputs: Record<string, unknown>;
 }
 
+/** Pulumi type tokens of the resources the program registers. */
+export const T = {
+  namespace: "kubernetes:core/v1:Namespace",
+  deployment: "kubernetes:apps/v1:Deployment",
+  service: "kubernetes:core/v1:Service",
+  configMap: "kubernetes:core/v1:ConfigMap",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  gateway: "kubernetes:networking.istio.io/v1:Gateway",
+  destinationRule: "kubernetes:networking.istio.io/v1:DestinationRule",
+  virtualService: "kubernetes:networking.istio.io/v1:VirtualService",
+  image: "docker:index/image:Image",
+};
+
+/** Hermetic: never ask a real minikube; build images for a fake Docker daemon. */
+export function useMockedMachine(): void {
+  process.env.MINIKUBE_BIN = "/nonexistent/minikube";
+  process.env.DOCKER_HOST = "tcp://192.168.49.2:2376";
+  delete process.env.DOCKER_TLS_VERIFY;
+}
+
+/** `<type>/<metadata name>` of each resource whose inputs differ between two runs of the same shape. */
+export function changedResources(before: ProgramRun, after: ProgramRun): string[] {
+  expect(after.resources.map((r) => `${r.type}/${r.name}`)).toEqual(before.resources.map((r) => `${r.type}/${r.name}`));
+  return before.resources
+    .filter((resource, i) => JSON.stringify(resource.inputs) !== JSON.stringify(after.resources[i].inputs))
+    .map((resource) => `${resource.type}/${resource.inputs.metadata?.name}`)
+    .sort();
+}
+
 /** The ingress gateway Service as the mocked cluster reports it. */
 export const MOCK_INGRESS_NODE_PORT = 31380;
 
@@ -58,10 +87,6 @@ export async function runProgram(config: Record<string, string>, options: MockOp
 
   // Each fresh copy of the Pulumi SDK adds its own process exit hooks.
   process.setMaxListeners(100);
-  await isolatedRun();
-  return { resources, outputs };
-
-  async function isolatedRun(): Promise<void> {
   await jest.isolateModulesAsync(async () => {
     const pulumi: typeof import("@pulumi/pulumi") = require("@pulumi/pulumi");
     await pulumi.runtime.setMocks(
@@ -100,7 +125,7 @@ export async function runProgram(config: Record<string, string>, options: MockOp
     // Let the last registrations land before the caller looks.
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
   });
-  }
+  return { resources, outputs };
 }
 
 export function byType(run: ProgramRun, type: string): RecordedResource[] {

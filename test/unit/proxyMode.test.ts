@@ -10,26 +10,24 @@ import { parseAllDocuments } from "yaml";
 import { parseMirrorProxyConfig } from "../../workloads/mirror-proxy/src/config.ts";
 import { detectMeshFromCluster, ISTIO_VIRTUALSERVICE_CRD } from "../../components/meshDetect";
 import { validateAll, validateObject } from "../support/schemas";
-import { byType, MOCK_ALLOCATED_NODE_PORT, named, ProgramRun, runProgram } from "../support/pulumiProgram";
+import {
+  byType,
+  changedResources,
+  MOCK_ALLOCATED_NODE_PORT,
+  named,
+  ProgramRun,
+  runProgram,
+  T,
+  useMockedMachine,
+} from "../support/pulumiProgram";
 
-const T = {
-  namespace: "kubernetes:core/v1:Namespace",
-  deployment: "kubernetes:apps/v1:Deployment",
-  service: "kubernetes:core/v1:Service",
-  configMap: "kubernetes:core/v1:ConfigMap",
-  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
-  image: "docker:index/image:Image",
-};
 const ISTIO_TYPES = /networking\.istio\.io/;
 const BASE = { nodeIp: "192.168.49.2", mesh: "proxy" };
 
 const routingYaml = (run: ProgramRun): string => named(run, T.configMap, "mirror-proxy").inputs.data["routing.yaml"];
 const docsOf = (yamlText: string) => parseAllDocuments(yamlText).map((doc) => doc.toJS()).filter(Boolean);
 
-beforeAll(() => {
-  process.env.MINIKUBE_BIN = "/nonexistent/minikube";
-  process.env.DOCKER_HOST = "tcp://192.168.49.2:2376";
-});
+beforeAll(useMockedMachine);
 
 describe("mesh: proxy", () => {
   let run: ProgramRun;
@@ -135,11 +133,7 @@ describe("mirrorPercent in proxy mode", () => {
   test("rolls only the proxy: the ConfigMap and the proxy's checksum change, the demo services do not", async () => {
     const full = await runProgram({ ...BASE, mirrorPercent: "100" });
     const half = await runProgram({ ...BASE, mirrorPercent: "50" });
-    expect(half.resources.map((r) => r.name)).toEqual(full.resources.map((r) => r.name));
-    const changed = full.resources
-      .filter((resource, i) => JSON.stringify(resource.inputs) !== JSON.stringify(half.resources[i].inputs))
-      .map((resource) => `${resource.type}/${resource.inputs.metadata?.name}`);
-    expect(changed.sort()).toEqual([`${T.deployment}/mirror-proxy`, `${T.configMap}/mirror-proxy`]);
+    expect(changedResources(full, half)).toEqual([`${T.deployment}/mirror-proxy`, `${T.configMap}/mirror-proxy`]);
     const values = docsOf(routingYaml(half))
       .filter((doc: any) => doc.kind === "VirtualService")
       .flatMap((doc: any) => doc.spec.http.filter((route: any) => route.mirror).map((route: any) => route.mirrorPercentage.value));
