@@ -183,11 +183,16 @@ export function sampleRss(pid: number, tree: boolean, intervalMs = 100): { stop(
   };
   sample();
   const t = setInterval(sample, intervalMs);
+  let final: RssPeak | undefined;
   return {
+    // Idempotent: the first call takes the last sample, later calls return the same peak.
     stop() {
-      clearInterval(t);
-      sample();
-      return { ...peak };
+      if (!final) {
+        clearInterval(t);
+        sample();
+        final = { ...peak };
+      }
+      return final;
     },
   };
 }
