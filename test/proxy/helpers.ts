@@ -91,6 +91,17 @@ export function request(port: number, opts: { method?: string; path?: string; he
   });
 }
 
+/**
+ * Replies behind a shadow answering after 200 ms: had any client waited for
+ * its copy (or its comparison), it would have taken >= 200 ms.
+ */
+export function expectNotHeldBySlowShadow(replies: Reply[]): void {
+  expect(replies.every((r) => r.status === 200)).toBe(true);
+  const ms = replies.map((r) => r.ms).sort((a, b) => a - b);
+  expect(ms[Math.floor(ms.length * 0.5)]).toBeLessThan(50);
+  expect(ms[ms.length - 1]).toBeLessThan(190);
+}
+
 /** Runs `n` requests with `concurrency` in parallel; returns the replies in completion order. */
 export async function many(n: number, concurrency: number, make: (i: number) => Promise<Reply>): Promise<Reply[]> {
   const out: Reply[] = [];

@@ -4,7 +4,7 @@ import http from "node:http";
 import net from "node:net";
 import { parseMirrorProxyConfig } from "../../workloads/mirror-proxy/src/config.ts";
 import type { MirrorProxy } from "../../workloads/mirror-proxy/src/proxy.ts";
-import { closedPort, configText, DR, many, metric, request, sha256, startProxy, startUpstream, waitFor, type Upstream } from "./helpers.ts";
+import { closedPort, configText, DR, many, metric, request, sha256, startProxy, startUpstream, waitFor, type Upstream, expectNotHeldBySlowShadow } from "./helpers.ts";
 
 let primary: Upstream;
 let fast: Upstream;
@@ -136,10 +136,7 @@ describe("sampling, each mirror independently (5 sigma over a few thousand reque
 describe("a bad shadow never hurts the primary", () => {
   test("a 200 ms shadow: every primary answers well before the shadow does", async () => {
     const replies = await many(300, 10, () => request(proxy.port, { path: "/slowshadow", headers: { host: "h" } }));
-    expect(replies.every((r) => r.status === 200)).toBe(true);
-    const ms = replies.map((r) => r.ms).sort((a, b) => a - b);
-    expect(ms[Math.floor(ms.length * 0.5)]).toBeLessThan(50);
-    expect(ms[ms.length - 1]).toBeLessThan(190); // had any primary waited for its copy, it would take >= 200 ms
+    expectNotHeldBySlowShadow(replies);
     await waitFor(async () => (await metric(proxy, "mirror_proxy_shadow_duration_seconds_count", { upstream: "app/slow" })) === 300 - (await metric(proxy, "mirror_proxy_mirror_copies_dropped_total", { upstream: "app/slow" })), 5000, "slow copies");
     await settled();
   });

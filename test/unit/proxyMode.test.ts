@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseAllDocuments } from "yaml";
 import { parseMirrorProxyConfig } from "../../workloads/mirror-proxy/src/config.ts";
+import { closedPort } from "../proxy/helpers.ts";
 import { detectMeshFromCluster, ISTIO_VIRTUALSERVICE_CRD } from "../../components/meshDetect";
 import { validateAll, validateObject } from "../support/schemas";
 import {
@@ -238,12 +239,7 @@ describe("detecting Istio through the Kubernetes API (a local stand-in API serve
   });
 
   test("an unreachable cluster fails with a message that says to set mesh", async () => {
-    // A port that was just free: connection refused.
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
-    writeKubeconfig(`http://127.0.0.1:${port}`);
+    writeKubeconfig(`http://127.0.0.1:${await closedPort()}`);
     await expect(detectMeshFromCluster()).rejects.toThrow(
       /mesh is "auto" but the cluster could not be asked[\s\S]*pulumi config set traffic-mirroring:mesh istio/,
     );
