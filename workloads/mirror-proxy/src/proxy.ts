@@ -10,7 +10,7 @@ import type { MirrorProxyConfig } from "./config.ts";
 import type { CompareReport } from "./compare/report.ts";
 import { compareLabel, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
-import { ShadowPool, type Copy, type Outcome } from "./shadow.ts";
+import { CONNECT_ERRORS, ShadowPool, type Copy, type Outcome } from "./shadow.ts";
 import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
 
 export interface StartOptions {
@@ -43,7 +43,6 @@ export interface MirrorProxy {
 
 // RFC 9110 7.6.1 hop-by-hop headers, plus proxy-connection which some clients still send.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"]);
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EADDRNOTAVAIL"]);
 const EMPTY = Buffer.alloc(0);
 
 /** Headers as Node's `rawHeaders`: a flat [name, value, name, value, ...] list, names as sent. */

@@ -21,7 +21,8 @@ import { BodyCapture } from "./compare/capture.ts";
 
 export const PIPELINE_DEPTH = 16;
 const MAX_HEAD_BYTES = 64 * 1024;
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EADDRNOTAVAIL"]);
+/** Error codes of a failed connect (rather than a reset of a connection that was up); the primary uses them too. */
+export const CONNECT_ERRORS: ReadonlySet<string> = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EADDRNOTAVAIL"]);
 
 export type Outcome = "response" | "timeout" | "connect" | "reset" | "error";
 
