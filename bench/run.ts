@@ -7,10 +7,11 @@ import { fork, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Command, Option } from "commander";
 import { NGINX_BIN, mirrorMetricLines, nodeFlagsFromDockerfile, proxyConfigYaml } from "./configs.ts";
 import { canConnect, cpuMeter, freePort, installCleanup, sampleRss, stopAll, track } from "./procs.ts";
-import { PROXY_ENTRY_TS, buildProxyJs, nginxAvailable, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
+import { PROXY_ENTRY_TS, buildProxyJs, nginxMissingReason, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
 import {
   buildRows,
   evaluateTargets,
@@ -120,7 +121,6 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // --------------------------------------------------------------------- main
 
@@ -136,12 +136,13 @@ async function main(): Promise<void> {
   const luaPath = writeWrkLua(tmp);
 
   const cpus = os.cpus().length;
+  const nginxMissing = nginxMissingReason();
   const machine = {
     cpus,
     cpuModel: os.cpus()[0]?.model ?? "unknown",
     node: process.version,
     wrk: versionOf("wrk", ["-v"]),
-    nginx: nginxAvailable() ? "absent" : versionOf(NGINX_BIN, ["-v"]),
+    nginx: nginxMissing ? "absent" : versionOf(NGINX_BIN, ["-v"]),
     loadAvgAtStart: os.loadavg()[0],
   };
   const estimate = opts.rounds * cases.reduce(
@@ -172,7 +173,6 @@ async function main(): Promise<void> {
     `upstreams: primary :${P}, fast shadow :${shadowPort.fast}, 200 ms shadow :${shadowPort.slow}, closed port :${shadowPort.closed}\n`,
   );
 
-  const nginxMissing = nginxAvailable();
   let proxyEntry = opts.proxyEntry ?? PROXY_ENTRY_TS;
   const dockerfile = path.join("workloads", "mirror-proxy", "Dockerfile");
   const proxyNodeArgs =

@@ -60,7 +60,8 @@ export function runWrk(o: WrkOptions): Promise<WrkResult & { stdout: string }> {
 }
 
 // -------------------------------------------------------------------- nginx
-export function nginxAvailable(): string | null {
+/** Why the nginx rows cannot run, or null when nginx is installed. */
+export function nginxMissingReason(): string | null {
   try {
     fs.accessSync(NGINX_BIN, fs.constants.X_OK);
     return null;
