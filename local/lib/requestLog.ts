@@ -2,50 +2,10 @@
 // `<ISO time> method=GET path=/ host=... version=v1 mirrored=false status=200`.
 // Pure parsing and counting here; files and pods are read elsewhere.
 import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { logTimeOf, parseRequestLogLine, type ParsedRequestLogEntry } from "../../workloads/shared/log.ts";
 
-export interface RequestLogLine {
-  time: string;
-  method: string;
-  path: string;
-  host: string;
-  version: string;
-  mirrored: boolean;
-  status: number;
-}
-
-const FIELD = /(\w[\w-]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
-const ISO_PREFIX = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z) /;
-
-/** The key=value fields of a logfmt line (JSON-quoted values unquoted). */
-export function logFields(line: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const match of line.matchAll(FIELD)) {
-    const raw = match[2];
-    try {
-      fields[match[1]] = raw.startsWith('"') ? (JSON.parse(raw) as string) : raw;
-    } catch {
-      fields[match[1]] = raw;
-    }
-  }
-  return fields;
-}
-
-/** A request line, or undefined for lifecycle (`event=...`) and foreign lines. */
-export function parseRequestLine(line: string): RequestLogLine | undefined {
-  const time = ISO_PREFIX.exec(line)?.[1];
-  if (!time) return undefined;
-  const fields = logFields(line.slice(time.length + 1));
-  if (fields.method === undefined || fields.path === undefined || fields.status === undefined) return undefined;
-  return {
-    time,
-    method: fields.method,
-    path: fields.path,
-    host: fields.host ?? "",
-    version: fields.version ?? "",
-    mirrored: fields.mirrored === "true",
-    status: Number(fields.status),
-  };
-}
+/** A request line as read back (see workloads/shared/log.ts). */
+export type RequestLogLine = ParsedRequestLogEntry;
 
 export interface RequestFilter {
   /** Only requests whose Host, without a `-shadow` suffix and port, is this (case-insensitive). */
@@ -75,7 +35,7 @@ export function matchesFilter(entry: RequestLogLine, filter: RequestFilter): boo
 
 /** The request lines among `lines` that match `filter`. */
 export function requestsIn(lines: readonly string[], filter: RequestFilter = {}): RequestLogLine[] {
-  return lines.map(parseRequestLine).filter((entry): entry is RequestLogLine => entry !== undefined && matchesFilter(entry, filter));
+  return lines.map(parseRequestLogLine).filter((entry): entry is RequestLogLine => entry !== undefined && matchesFilter(entry, filter));
 }
 
 /** Lines of a text chunk; a trailing partial line (no newline yet) is left out. */
@@ -96,7 +56,7 @@ export function labelLine(label: string, line: string): string {
 
 /** Lines sorted by their leading ISO time (stable; lines without one keep their place at the front). */
 export function byLogTime(lines: readonly string[]): string[] {
-  const timeOf = (line: string) => ISO_PREFIX.exec(line)?.[1] ?? "";
+  const timeOf = (line: string) => logTimeOf(line) ?? "";
   return [...lines].sort((a, b) => (timeOf(a) < timeOf(b) ? -1 : timeOf(a) > timeOf(b) ? 1 : 0));
 }
 

@@ -6,9 +6,10 @@ import * as path from "node:path";
 import { collectSetting, parseDemoArgs, parseLogsArgs, parseTrafficArgs, UsageError } from "../../local/lib/cli.ts";
 import { metricSum, waitForSettledCounts, type VersionCounts } from "../../local/lib/mirrorCounts.ts";
 import { isMilestone, progressReporter, renderProgressBar } from "../../local/lib/progress.ts";
-import { byLogTime, completeLines, labelLine, originalHost, parseRequestLine, readLinesFrom, requestsIn } from "../../local/lib/requestLog.ts";
+import { byLogTime, completeLines, labelLine, originalHost, readLinesFrom, requestsIn } from "../../local/lib/requestLog.ts";
 import { binomialAcceptance, binomialPmf, formatShare, percentile } from "../../local/lib/stats.ts";
 import { formatSummary, resolveTargetUrl, summarize } from "../../local/lib/traffic.ts";
+import { parseRequestLogLine } from "../../workloads/shared/log.ts";
 
 const V1 = "2026-11-23T13:00:00.000Z method=GET path=/version/ host=hostname.example.com version=v1 mirrored=false status=200";
 const V2 = "2026-11-23T13:00:00.004Z method=GET path=/version/ host=hostname.example.com-shadow version=v2 mirrored=true status=200";
@@ -74,7 +75,7 @@ describe("flags", () => {
 
 describe("request log lines", () => {
   test("parses request lines, skips lifecycle and foreign lines", () => {
-    expect(parseRequestLine(V2)).toEqual({
+    expect(parseRequestLogLine(V2)).toEqual({
       time: "2026-11-23T13:00:00.004Z",
       method: "GET",
       path: "/version/",
@@ -83,9 +84,9 @@ describe("request log lines", () => {
       mirrored: true,
       status: 200,
     });
-    expect(parseRequestLine(LISTENING)).toBeUndefined();
-    expect(parseRequestLine("mirror-proxy listening on http://127.0.0.1:1")).toBeUndefined();
-    expect(parseRequestLine('2026-11-23T13:00:00.000Z method=GET path="/a b" host="" version=v1 mirrored=false status=404')).toMatchObject({
+    expect(parseRequestLogLine(LISTENING)).toBeUndefined();
+    expect(parseRequestLogLine("mirror-proxy listening on http://127.0.0.1:1")).toBeUndefined();
+    expect(parseRequestLogLine('2026-11-23T13:00:00.000Z method=GET path="/a b" host="" version=v1 mirrored=false status=404')).toMatchObject({
       path: "/a b",
       host: "",
       status: 404,

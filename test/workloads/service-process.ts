@@ -5,6 +5,9 @@ import * as http from "node:http";
 import * as net from "node:net";
 import * as path from "node:path";
 import * as readline from "node:readline";
+import { logFields } from "../../workloads/shared/log.ts";
+
+export { logFields };
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 /** Node 24 from the `node` npm package: it runs the .ts sources directly. */
@@ -67,7 +70,7 @@ export async function startServiceProcess(mainFile: string, env: Record<string, 
   }
 
   const listening = await waitForLine((line) => line.includes("event=listening"));
-  const url = /url=(\S+)/.exec(listening)![1];
+  const url = logFields(listening).url;
   return { url, port: Number(new URL(url).port), lines, waitForLine, exited, child };
 }
 
@@ -151,15 +154,6 @@ export async function rawConnection(port: number): Promise<{
 /** Request log lines only (not the lifecycle `event=` lines). */
 export function requestLines(lines: string[]): string[] {
   return lines.filter((line) => / method=/.test(line));
-}
-
-/** The key=value fields of one log line (values unquoted when JSON-quoted). */
-export function logFields(line: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const match of line.matchAll(/(\w[\w-]*)=("(?:[^"\\]|\\.)*"|\S*)/g)) {
-    fields[match[1]] = match[2].startsWith('"') ? (JSON.parse(match[2]) as string) : match[2];
-  }
-  return fields;
 }
 
 export const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z /;

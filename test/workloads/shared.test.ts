@@ -1,4 +1,4 @@
-import { formatLogValue, formatRequestLogLine } from "../../workloads/shared/log.ts";
+import { formatLogLine, formatLogValue, formatRequestLogLine, parseLogLine, parseRequestLogLine } from "../../workloads/shared/log.ts";
 import { MIRROR_MARKER_HEADER, isMirroredRequest, isShadowHost, stripPort } from "../../workloads/shared/mirror.ts";
 import { pathOf } from "../../workloads/shared/http-service.ts";
 import { readPort, readServiceEnv } from "../../workloads/shared/env.ts";
@@ -23,6 +23,23 @@ describe("request log line", () => {
     expect(formatLogValue("a b")).toBe('"a b"');
     expect(formatLogValue("/?a=b")).toBe('"/?a=b"');
     expect(formatLogValue('x"\n')).toBe('"x\\"\\n"');
+  });
+
+  it("reads back what it writes (format → parse)", () => {
+    const entry = {
+      time: new Date("2026-11-23T13:00:00.000Z"),
+      method: "GET",
+      path: '/a b?x="1"',
+      host: "",
+      version: "v2",
+      mirrored: true,
+      status: 404,
+    };
+    expect(parseRequestLogLine(formatRequestLogLine(entry))).toEqual({ ...entry, time: "2026-11-23T13:00:00.000Z" });
+    const lifecycle = formatLogLine(new Date("2026-11-23T13:00:00.000Z"), { event: "listening", url: "http://127.0.0.1:8080" });
+    expect(parseLogLine(lifecycle)).toEqual({ time: "2026-11-23T13:00:00.000Z", fields: { event: "listening", url: "http://127.0.0.1:8080" } });
+    expect(parseRequestLogLine(lifecycle)).toBeUndefined();
+    expect(parseLogLine("not a log line")).toBeUndefined();
   });
 });
 
