@@ -7,6 +7,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MirrorProxyConfig } from "./config.ts";
+import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
 import type { CompareReport } from "./compare/report.ts";
 import { compareLabel, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
@@ -403,33 +404,25 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     req.pipe(p);
     if (!copies) return;
     const cap = settings.maxMirrorBodyBytes;
-    const declared = Number(fwd.contentLength);
-    if (declared > cap) {
-      for (let i = 0; i < copies.length; i++) {
-        legs?.[i].dropped("body_too_large");
-        metrics.copyDropped(copies[i].key, "body_too_large");
-      }
-      return;
-    }
-    // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the cap.
-    let chunks: Buffer[] | undefined = [];
-    let size = 0;
     const wanted = copies;
-    req.on("data", (chunk: Buffer) => {
-      if (!chunks) return;
-      size += chunk.length;
-      if (size > cap) {
-        chunks = undefined;
-        for (let i = 0; i < wanted.length; i++) {
-          legs?.[i].dropped("body_too_large");
-          metrics.copyDropped(wanted[i].key, "body_too_large");
-        }
-      } else chunks.push(chunk);
-    });
+    const tooLarge = () => {
+      for (let i = 0; i < wanted.length; i++) {
+        legs?.[i].dropped("body_too_large");
+        metrics.copyDropped(wanted[i].key, "body_too_large");
+      }
+    };
+    if (declaredTooLarge(fwd.contentLength, cap)) return tooLarge();
+    // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the cap.
+    const capture = new BodyCapture(cap);
+    const onData = (chunk: Buffer) => {
+      if (capture.push(chunk)) return;
+      req.off("data", onData);
+      tooLarge();
+    };
+    req.on("data", onData);
     req.on("end", () => {
-      if (!chunks) return;
-      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      chunks = undefined;
+      const body = capture.body();
+      if (body === undefined) return;
       for (let i = 0; i < wanted.length; i++) sendCopy(wanted[i], method, url, headers, authority, body, settings, legs?.[i]);
     });
   }
