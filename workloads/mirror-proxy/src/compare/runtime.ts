@@ -49,8 +49,8 @@ export class CompareRuntime {
   readonly report: CompareReport;
   readonly gate: InFlightGate;
   readonly hooks: CompareHooks;
-  readonly #selector: (routeId: string) => boolean;
-  #selected = new Map<string, boolean>();
+  /** Whether a route id's copies are compared: a function of the id and `settings.routes` only, compiled once per config. */
+  readonly selects: (routeId: string) => boolean;
 
   constructor(settings: CompareSettings, hooks: CompareHooks) {
     this.settings = settings;
@@ -61,24 +61,14 @@ export class CompareRuntime {
     this.report = new CompareReport({ lastMismatches: settings.lastMismatches, noise: this.noise });
     this.gate = new InFlightGate(settings.maxInFlight);
     this.hooks = hooks;
-    this.#selector = compileRouteSelector(settings.routes);
+    this.selects = compileRouteSelector(settings.routes);
   }
 
-  /** Whether `routeId`'s copies are compared (cached: the route ids of a config are few). */
-  selects(routeId: string): boolean {
-    let s = this.#selected.get(routeId);
-    if (s === undefined) {
-      s = this.#selector(routeId);
-      if (this.#selected.size > 10000) this.#selected.clear(); // ids come from the config; bound it anyway
-      this.#selected.set(routeId, s);
-    }
-    return s;
-  }
-
-  /** A reload with the same settings keeps this runtime: forget the route decisions (the routes may have changed). */
-  routesChanged(): void {
-    this.#selected = new Map();
-  }
+  /**
+   * A reload with the same settings keeps this runtime. Nothing to forget: the selection
+   * depends on the route id and `settings.routes` only, so it holds for the new routes too.
+   */
+  routesChanged(): void {}
 
   skip(label: string, reason: SkipReason): void {
     this.report.skip(label, reason);
