@@ -2,6 +2,7 @@
 // `<ISO time> method=GET path=/ host=... version=v1 mirrored=false status=200`.
 // Pure parsing and counting here; files and pods are read elsewhere.
 import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { originalHost } from "../../workloads/shared/mirror.ts";
 import { logTimeOf, parseRequestLogLine, type ParsedRequestLogEntry } from "../../workloads/shared/log.ts";
 
 /** A request line as read back (see workloads/shared/log.ts). */
@@ -14,15 +15,6 @@ export interface RequestFilter {
   mirrored?: boolean;
   /** Only lines logged at or after this ISO time. */
   since?: string;
-}
-
-/** The Host a copy was made from: `movies-shadow` → `movies`, port dropped. */
-export function originalHost(host: string): string {
-  return host
-    .toLowerCase()
-    .replace(/-shadow$/, "")
-    .replace(/:\d+$/, "")
-    .replace(/-shadow$/, "");
 }
 
 export function matchesFilter(entry: RequestLogLine, filter: RequestFilter): boolean {
@@ -95,9 +87,8 @@ export function readLinesFrom(file: string, offset = 0): { lines: string[]; next
     const buffer = Buffer.alloc(size - offset);
     const read = readSync(fd, buffer, 0, buffer.length, offset);
     const text = buffer.subarray(0, read).toString("utf8");
-    const end = text.lastIndexOf("\n");
-    if (end < 0) return { lines: [], next: offset };
-    return { lines: text.slice(0, end).split("\n"), next: offset + Buffer.byteLength(text.slice(0, end + 1)) };
+    const lines = completeLines(text);
+    return { lines, next: lines.length ? offset + Buffer.byteLength(lines.join("\n") + "\n") : offset };
   } finally {
     closeSync(fd);
   }

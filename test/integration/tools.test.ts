@@ -6,10 +6,11 @@ import * as path from "node:path";
 import { collectSetting, parseDemoArgs, parseLogsArgs, parseTrafficArgs, UsageError } from "../../local/lib/cli.ts";
 import { metricSum, waitForSettledCounts, type VersionCounts } from "../../local/lib/mirrorCounts.ts";
 import { isMilestone, progressReporter, renderProgressBar } from "../../local/lib/progress.ts";
-import { byLogTime, completeLines, labelLine, originalHost, readLinesFrom, requestsIn } from "../../local/lib/requestLog.ts";
+import { byLogTime, completeLines, labelLine, readLinesFrom, requestsIn } from "../../local/lib/requestLog.ts";
 import { binomialAcceptance, binomialPmf, formatShare, percentile } from "../../local/lib/stats.ts";
 import { formatSummary, resolveTargetUrl, summarize } from "../../local/lib/traffic.ts";
 import { parseRequestLogLine } from "../../workloads/shared/log.ts";
+import { originalHost } from "../../workloads/shared/mirror.ts";
 
 const V1 = "2026-11-23T13:00:00.000Z method=GET path=/version/ host=hostname.example.com version=v1 mirrored=false status=200";
 const V2 = "2026-11-23T13:00:00.004Z method=GET path=/version/ host=hostname.example.com-shadow version=v2 mirrored=true status=200";

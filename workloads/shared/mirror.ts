@@ -17,6 +17,12 @@ export function stripPort(host: string): string {
   return colon === -1 ? host : host.slice(0, colon);
 }
 
+/** The Host a copy was made from, lower-cased: `movies-shadow:8080` and `movies:8080-shadow` → `movies`. */
+export function originalHost(host: string): string {
+  const withoutSuffix = (text: string) => (text.endsWith(SHADOW_HOST_SUFFIX) ? text.slice(0, -SHADOW_HOST_SUFFIX.length) : text);
+  return withoutSuffix(stripPort(withoutSuffix(host.toLowerCase())));
+}
+
 /**
  * True for `name-shadow` and `name-shadow:8080`; also for `name:8080-shadow`,
  * because some Envoy versions append the suffix after the port.
