@@ -7,7 +7,7 @@ import { loadStackConfig } from "../../components/stackFiles.ts";
 import { parseLogsArgs, UsageError, type LogsOptions } from "./cli.ts";
 import { connectKube, kubeconfigPath } from "./kube.ts";
 import { sleep } from "./processes.ts";
-import { byLogTime, labelLine, lastLines, mergeLogs, readLinesFrom } from "./requestLog.ts";
+import { labelLine, lastLines, mergeLogs, readLinesFrom } from "./requestLog.ts";
 import { defaultStateFile, stackLiveness, type LocalProcessState, type LocalStackState } from "./state.ts";
 
 type Write = (line: string) => void;
@@ -80,8 +80,7 @@ async function kubernetesLogs(namespace: string, options: LogsOptions, write: Wr
         const label = `${app} ${version}`;
         if (pods.length === 0) return [`${label} | (no pods app=${app},version=${version} in namespace ${namespace})`];
         // Several replicas: their lines merged by time, the last N overall, each tagged with its pod.
-        const tagged = pods.flatMap((pod) => pod.lines.map((line) => (pods.length > 1 ? `${line}  [${pod.pod}]` : line)));
-        return lastLines(byLogTime(tagged), options.tail).map((line) => labelLine(label, line));
+        return mergeLogs(pods.map((pod) => ({ tag: pod.pod, lines: pod.lines })), options.tail).map((line) => labelLine(label, line));
       }),
     ),
   );
