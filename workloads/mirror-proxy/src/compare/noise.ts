@@ -96,18 +96,24 @@ export class NoiseLearner {
    * Pass `noiseLearningOptions(...)` (compiled once); returns this pair's differing paths.
    */
   learnFromPrimaries(route: string, first: Answer, second: Answer, learningOptions: CompiledCompareOptions): string[] {
-    const { patterns } = compareAnswers(first, second, learningOptions, new Set());
-    this.recordPair(route, patterns);
+    const { patterns } = compareAnswers(first, second, learningOptions);
+    this.#record(route, patterns); // the diff's patterns already have their indices as `[*]`
     return patterns;
   }
 
   /** Records one sample pair whose differing (normalized or concrete) paths are `paths`. */
   recordPair(route: string, paths: Iterable<string>): void {
+    const normalized: string[] = [];
+    for (const raw of paths) normalized.push(normalizeIndices(raw));
+    this.#record(route, normalized);
+  }
+
+  /** Records one sample pair whose differing paths are `paths`, already normalized. */
+  #record(route: string, paths: Iterable<string>): void {
     const r = this.#route(route);
     r.pairs++;
     const seen = new Set<string>();
-    for (const raw of paths) {
-      const path = normalizeIndices(raw);
+    for (const path of paths) {
       if (path === "status" || seen.has(path)) continue;
       seen.add(path);
       const known = r.learned.get(path);
