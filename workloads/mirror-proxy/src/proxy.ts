@@ -6,6 +6,8 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { callableUrl, pathOf } from "../../shared/http-service.ts";
+import { MIRROR_MARKER_HEADER, MIRROR_MARKER_VALUE } from "../../shared/mirror.ts";
 import type { MirrorProxyConfig } from "./config.ts";
 import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
 import type { CompareReport } from "./compare/report.ts";
@@ -256,10 +258,10 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     for (let i = 0; i < headers.length; i += 2) {
       const k = headers[i];
       const lower = k.toLowerCase();
-      if (lower === "host" || lower === "content-length" || lower === "transfer-encoding" || lower === "x-mirror-shadow") continue;
+      if (lower === "host" || lower === "content-length" || lower === "transfer-encoding" || lower === MIRROR_MARKER_HEADER) continue;
       head += `${k}: ${headers[i + 1]}\r\n`;
     }
-    head += `x-mirror-shadow: true\r\ncontent-length: ${body.length}\r\n\r\n`;
+    head += `${MIRROR_MARKER_HEADER}: ${MIRROR_MARKER_VALUE}\r\ncontent-length: ${body.length}\r\n\r\n`;
     metrics.copySent(up.key);
     poolFor(up).send(head, body, { ctx: { up, state, leg }, started, deadline: started + settings.shadowTimeoutMs, noBody: method === "HEAD", capture: leg?.capture }, settings.maxShadowInFlight, settings.shadowTimeoutMs);
   }
@@ -435,7 +437,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   });
 
   const admin = http.createServer(async (req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = pathOf(req.url);
     if (path === "/healthz") return plain(res, 200, "ok\n");
     if (path === "/readyz") return ready && !draining ? plain(res, 200, "ready\n") : plain(res, 503, draining ? "draining\n" : "not ready\n");
     if (path === "/compare" || path === "/compare/summary") {
@@ -461,26 +463,28 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   });
 
   const listenOn = (s: http.Server, port: number) =>
-    new Promise<number>((resolve, reject) => {
+    new Promise<AddressInfo>((resolve, reject) => {
       s.once("error", reject);
       s.listen(port, host, () => {
         s.off("error", reject);
-        resolve((s.address() as AddressInfo).port);
+        resolve(s.address() as AddressInfo);
       });
     });
 
-  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  const adminPort = await listenOn(admin, opts.admin ?? config.proxy.admin ?? 9901);
-  let port: number;
+  const adminAddress = await listenOn(admin, opts.admin ?? config.proxy.admin ?? 9901);
+  let address: AddressInfo;
   try {
-    port = await listenOn(server, opts.listen ?? config.proxy.listen ?? 8080);
+    address = await listenOn(server, opts.listen ?? config.proxy.listen ?? 8080);
   } catch (e) {
     admin.close();
     throw e;
   }
+  const port = address.port;
+  const adminPort = adminAddress.port;
   ready = true;
-  log(`mirror-proxy listening on http://${shown}:${port}`);
-  log(`mirror-proxy admin on http://${shown}:${adminPort}`);
+  // A wildcard bind is shown as 127.0.0.1, an IPv6 address in brackets.
+  log(`mirror-proxy listening on ${callableUrl(address)}`);
+  log(`mirror-proxy admin on ${callableUrl(adminAddress)}`);
 
   const closeAll = async () => {
     server.closeAllConnections();
