@@ -43,14 +43,23 @@ export interface CompareResult {
   patterns: string[];
 }
 
+/**
+ * Learned noise for a route: normalized paths (`$[*].id`, `headers.etag`, `body`), see noise.ts.
+ * Only membership and size are read, so the learner's own map can be passed as it is.
+ */
+export interface NoisePaths {
+  has(path: string): boolean;
+  readonly size: number;
+}
+
 export interface CompareOptions {
   /** Lower-case header names to compare; `"*"` compares every header except framing ones. */
   headers: readonly string[];
   ignoreHeaders?: readonly string[];
   /** JSON path patterns never compared (see jsonPath.ts). */
   ignorePaths?: readonly string[];
-  /** Learned noise for this route: normalized paths (`$[*].id`, `headers.etag`, `body`), see noise.ts. */
-  noise?: ReadonlySet<string>;
+  /** Learned noise for this route (see `NoisePaths`). */
+  noise?: NoisePaths;
   maxDifferences?: number;
   maxValueChars?: number;
   maxDepth?: number;
@@ -99,7 +108,7 @@ export function compileCompareOptions(o: CompareOptions): CompiledCompareOptions
   };
 }
 
-const NO_NOISE: ReadonlySet<string> = new Set();
+const NO_NOISE: NoisePaths = new Set<string>();
 
 /**
  * Compares `shadow` against `primary`. Pass compiled options on the hot path (compile once
@@ -110,7 +119,7 @@ export function compareAnswers(
   primary: Answer,
   shadow: Answer,
   options: CompareOptions | CompiledCompareOptions,
-  noise?: ReadonlySet<string>,
+  noise?: NoisePaths,
 ): CompareResult {
   const o = isCompiled(options) ? options : compileCompareOptions(options);
   const c = new Collector(o, noise ?? (isCompiled(options) ? undefined : options.noise) ?? NO_NOISE);
@@ -120,7 +129,7 @@ export function compareAnswers(
   return c.result();
 }
 
-function isCompiled(o: CompareOptions | CompiledCompareOptions): o is CompiledCompareOptions {
+export function isCompiled(o: CompareOptions | CompiledCompareOptions): o is CompiledCompareOptions {
   return "isIgnoredPath" in o;
 }
 
@@ -131,9 +140,9 @@ class Collector {
   omitted = 0;
   readonly patterns = new Set<string>();
   readonly #o: CompiledCompareOptions;
-  readonly #noise: ReadonlySet<string>;
+  readonly #noise: NoisePaths;
 
-  constructor(o: CompiledCompareOptions, noise: ReadonlySet<string>) {
+  constructor(o: CompiledCompareOptions, noise: NoisePaths) {
     this.#o = o;
     this.#noise = noise;
   }

@@ -19,7 +19,7 @@
  * `maxLearned` learned paths per route.
  */
 import { BoundedCounter } from "./boundedCounts.ts";
-import { compareAnswers, compileCompareOptions, type Answer, type CompareOptions, type CompiledCompareOptions } from "./diff.ts";
+import { compareAnswers, compileCompareOptions, isCompiled, type Answer, type CompareOptions, type CompiledCompareOptions, type NoisePaths } from "./diff.ts";
 import { normalizeIndices } from "./jsonPath.ts";
 
 export interface NoiseOptions {
@@ -59,9 +59,8 @@ const SNAPSHOT_CANDIDATES = 20;
 interface RouteState {
   pairs: number;
   candidates: BoundedCounter;
-  /** Learned path -> pairs it differed in; `learnedPaths` holds the same keys as a Set for the diff. */
+  /** Learned path -> pairs it differed in (also the diff's noise set: it reads `has` and `size`). */
   learned: Map<string, number>;
-  learnedPaths: Set<string>;
   notLearnedFull: number;
 }
 
@@ -75,7 +74,7 @@ export function shouldSampleNoise(samplePercent: number, rand: number = Math.ran
  * route's comparison, no status, no described differences (only the paths are needed).
  */
 export function noiseLearningOptions(options: CompareOptions | CompiledCompareOptions, maxPaths = DEFAULT_MAX_NOISE_CANDIDATES): CompiledCompareOptions {
-  const o = "isIgnoredPath" in options ? options : compileCompareOptions(options);
+  const o = isCompiled(options) ? options : compileCompareOptions(options);
   return { ...o, compareStatus: false, maxDifferences: 0, maxPatterns: maxPaths };
 }
 
@@ -129,7 +128,6 @@ export class NoiseLearner {
       }
       r.candidates.delete(path);
       r.learned.set(path, count);
-      r.learnedPaths.add(path);
     }
   }
 
@@ -144,8 +142,8 @@ export class NoiseLearner {
   }
 
   /** The learned set of a route, live (grows as noise is learned); pass it to `compareAnswers`. */
-  noiseFor(route: string): ReadonlySet<string> {
-    return this.#route(route).learnedPaths;
+  noiseFor(route: string): NoisePaths {
+    return this.#route(route).learned;
   }
 
   snapshot(): NoiseSnapshot {
@@ -165,7 +163,7 @@ export class NoiseLearner {
   #route(route: string): RouteState {
     let r = this.#routes.get(route);
     if (!r) {
-      r = { pairs: 0, candidates: new BoundedCounter(this.maxCandidates, "underestimate"), learned: new Map(), learnedPaths: new Set(), notLearnedFull: 0 };
+      r = { pairs: 0, candidates: new BoundedCounter(this.maxCandidates, "underestimate"), learned: new Map(), notLearnedFull: 0 };
       this.#routes.set(route, r);
     }
     return r;
