@@ -6,8 +6,8 @@ import { curlCommand } from "../../components/ingress.ts";
 import { parseDemoArgs, UsageError, type DemoOptions } from "./cli.ts";
 import { COMPARE_NOISE } from "../../components/proxyConfig.ts";
 import { formatCompareReport, waitForCompared, type CompareWait } from "./compareReport.ts";
-import { countSince, linesSince, markLogs, shadowInFlight, waitForSettledCounts, type LogMarks } from "./mirrorCounts.ts";
-import { isAlive, sleep } from "./processes.ts";
+import { countSince, linesSince, markLogs, settledCountsSince, type LogMarks } from "./mirrorCounts.ts";
+import { isAlive, signalGroup, sleep } from "./processes.ts";
 import { progressReporter, type ProgressStream } from "./progress.ts";
 import { labelLine, lastLines } from "./requestLog.ts";
 import { LocalStackError, PROXY_NAME, startLocalStack, type LocalStack } from "./stack.ts";
@@ -17,7 +17,6 @@ import { requestFor, sendRequest, sendRequests } from "./traffic.ts";
 
 export interface DemoIo {
   out: ProgressStream;
-  err: { write(text: string): unknown };
   projectDir: string;
   /** Resolves on Ctrl-C (or SIGTERM): the demo then stops everything. */
   interrupted: Promise<string>;
@@ -108,8 +107,7 @@ async function hostnameTutorial(stack: LocalStack, say: (line?: string) => void)
   const app = demoApp("hostname");
   const settings = stack.config.apps.hostname;
   const cookie = `${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`;
-  const settle = (marks: LogMarks, primaries: number) =>
-    waitForSettledCounts(() => countSince(stack, app.name, marks), { primaries, inFlight: () => shadowInFlight(stack.adminUrl), deadlineMs: 5000 });
+  const settle = (marks: LogMarks, primaries: number) => settledCountsSince(stack, app.name, marks, primaries, 5000);
   say(`── Tutorial 1: ${app.name}, mirrored to v2 only with the cookie ${cookie} ──`);
   let cookieMarks: LogMarks | undefined;
   let copies = 0;
@@ -171,11 +169,7 @@ async function moviesTutorial(stack: LocalStack, requests: number, out: Progress
   progress.finish();
   const failed = results.filter((result) => result.status !== 200);
   if (failed.length) say(`${failed.length} of ${requests} requests did not get HTTP 200: ${[...new Set(failed.map((r) => r.error ?? r.status))].join(", ")}`);
-  const counts = await waitForSettledCounts(() => countSince(stack, app.name, marks), {
-    primaries: requests - failed.length,
-    inFlight: () => shadowInFlight(stack.adminUrl),
-    deadlineMs: 10_000,
-  });
+  const counts = await settledCountsSince(stack, app.name, marks, requests - failed.length, 10_000);
   for (const line of logTails(stack, app.name)) say(line);
   say();
   say(
@@ -216,11 +210,7 @@ async function clearStaleStack(stateFile: string, say: (line: string) => void): 
   if (liveness.kind === "stale") {
     for (const proc of liveness.leftovers) {
       say(`stopping ${proc.name} (pid ${proc.pid}) left behind by an earlier npm run demo`);
-      try {
-        process.kill(-proc.pid, "SIGKILL");
-      } catch {
-        // gone meanwhile
-      }
+      signalGroup(proc.pid, "SIGKILL");
     }
     for (let tries = 0; tries < 100 && liveness.leftovers.some((proc) => isAlive(proc.pid)); tries++) await sleep(20);
     removeStateFile(stateFile);
@@ -269,11 +259,10 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     if (stack) {
       const results = await stack.stop();
       const forced = results.filter((result) => result.killed).map((result) => result.name);
-      const left = stack.processes.filter((proc) => isAlive(proc.pid)).map((proc) => `${proc.name} (pid ${proc.pid})`);
       say(
         `Stopped ${results.length} processes` +
           (forced.length ? ` (${forced.join(", ")} needed SIGKILL)` : ", all exited on SIGTERM") +
-          (left.length ? `; STILL RUNNING: ${left.join(", ")}` : "; none left running") +
+          "; none left running" + // stop() waited for every exit
           `. Logs kept in ${shown(path.join(stack.runDir, "logs"))}/`,
       );
     }
@@ -303,7 +292,7 @@ export async function main(args: string[], projectDir: string): Promise<number> 
     for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
   });
   try {
-    return await runDemo(options, { out: process.stdout, err: process.stderr, projectDir, interrupted });
+    return await runDemo(options, { out: process.stdout, projectDir, interrupted });
   } catch (error) {
     if (error instanceof StackConfigError || error instanceof LocalStackError) {
       process.stderr.write(`npm run demo: ${error.message}\n`);

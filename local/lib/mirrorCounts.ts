@@ -2,7 +2,7 @@
 // (as people check it), once the asynchronous copies have landed.
 import { VERSIONS, type AppName, type Version } from "../../components/apps.ts";
 import { sleep } from "./processes.ts";
-import { mergeLogs, readLinesFrom, requestsIn, type RequestFilter } from "./requestLog.ts";
+import { mergeLogs, readLinesFrom, requestsIn } from "./requestLog.ts";
 import type { LocalStack } from "./stack.ts";
 
 export interface VersionCounts {
@@ -59,13 +59,13 @@ export function linesSince(stack: LocalStack, app: AppName, version: Version, ma
 }
 
 /** Requests in an app's v1 logs and copies in its v2 log since `marks`; v1's noise-sampling copies apart. */
-export function countSince(stack: LocalStack, app: AppName, marks: LogMarks, filter: RequestFilter = {}): Required<VersionCounts> {
-  const v1Lines = linesSince(stack, app, "v1", marks);
-  const v2Lines = linesSince(stack, app, "v2", marks);
+export function countSince(stack: LocalStack, app: AppName, marks: LogMarks): Required<VersionCounts> {
+  const v1Requests = requestsIn(linesSince(stack, app, "v1", marks));
+  const v1Noise = v1Requests.filter((entry) => entry.mirrored).length;
   return {
-    v1: requestsIn(v1Lines, { ...filter, mirrored: false }).length,
-    v2: requestsIn(v2Lines, { ...filter, mirrored: true }).length,
-    v1Noise: requestsIn(v1Lines, { ...filter, mirrored: true }).length,
+    v1: v1Requests.length - v1Noise,
+    v2: requestsIn(linesSince(stack, app, "v2", marks), { mirrored: true }).length,
+    v1Noise,
   };
 }
 
@@ -119,4 +119,15 @@ export async function waitForSettledCounts<C extends VersionCounts>(count: () =>
     previous = counts;
     await sleep(pollMs);
   }
+}
+
+/** countSince once the copies have landed: waitForSettledCounts with the proxy's in-flight figure. */
+export function settledCountsSince(
+  stack: LocalStack,
+  app: AppName,
+  marks: LogMarks,
+  primaries: number,
+  deadlineMs?: number,
+): Promise<Required<VersionCounts> & Settled> {
+  return waitForSettledCounts(() => countSince(stack, app, marks), { primaries, inFlight: () => shadowInFlight(stack.adminUrl), deadlineMs });
 }

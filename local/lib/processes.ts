@@ -115,7 +115,8 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals a process's whole group (it and anything it spawned), or the process alone when that fails. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal); // the whole group: the process and anything it spawned
   } catch {

@@ -10,7 +10,6 @@ import { primaryReplicas, renderMirrorProxyYaml } from "../../components/proxyCo
 import { loadStackConfig } from "../../components/stackFiles.ts";
 import {
   hasExited,
-  isAlive,
   killNow,
   logExcerpt,
   ProcessStartError,
@@ -72,9 +71,6 @@ export interface LocalStack {
   routingFile: string;
   runDir: string;
   processes: StackProcess[];
-  proxy: StackProcess;
-  /** The (first) process of an app's version. */
-  service(app: AppName, version: Version): StackProcess;
   /** Every process of an app's version: v1 runs `primaryReplicas(compare)` of them. */
   services(app: AppName, version: Version): StackProcess[];
   /** Re-renders the routing from config with these overrides (as `pulumi config set` + `pulumi up` would) and has the proxy reload it. */
@@ -145,7 +141,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   let overrides = { ...(options.overrides ?? {}) };
   // Config first: a bad key fails before any process starts.
   const loaded = loadStackConfig(options.projectDir, stack, overrides);
-  let config = loaded.config;
+  const config = loaded.config;
   const workloadsDir = options.workloadsDir ?? path.join(options.projectDir, "workloads");
   const node = nodeFor(path.dirname(workloadsDir));
 
@@ -161,15 +157,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   const stopAll = (): Promise<StopResult[]> => {
     stopped ??= (async () => {
-      const proxyFirst = [...started].sort((a, b) => Number(b.name === PROXY_NAME) - Number(a.name === PROXY_NAME));
       const results: StopResult[] = [];
       // The proxy drains first so its last copies still reach v2; then the services, together.
-      const proxies = proxyFirst.filter((proc) => proc.name === PROXY_NAME);
+      const proxies = started.filter((proc) => proc.name === PROXY_NAME);
       for (const proc of proxies) {
         say(`stopping ${proc.name} (pid ${proc.pid})`);
         results.push(await stopProcess(proc, STOP_GRACE_MS));
       }
-      const services = proxyFirst.filter((proc) => proc.name !== PROXY_NAME);
+      const services = started.filter((proc) => proc.name !== PROXY_NAME);
       if (services.length) say(`stopping ${services.map((proc) => `${proc.name} (pid ${proc.pid})`).join(", ")}`);
       results.push(...(await Promise.all(services.map((proc) => stopProcess(proc, STOP_GRACE_MS)))));
       if (options.stateFile) removeStateFile(options.stateFile);
@@ -251,12 +246,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       routingFile,
       runDir: options.runDir,
       processes: started,
-      proxy,
-      service(app, version) {
-        const found = started.find((proc) => proc.app === app && proc.version === version);
-        if (!found) throw new LocalStackError(`no local process for ${serviceName(app, version)}`);
-        return found;
-      },
       services(app, version) {
         return started.filter((proc) => proc.app === app && proc.version === version);
       },
@@ -277,7 +266,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         process.kill(proxy.pid, "SIGHUP");
         await waitForReload(proxy, offset);
         overrides = { ...overrides, ...more };
-        config = next;
         localStack.config = next;
         return next;
       },
@@ -326,9 +314,4 @@ export function stateOf(localStack: LocalStack, projectDir: string): LocalStackS
       ...(proc.app ? { app: proc.app, version: proc.version, replica: proc.replica, pod: proc.pod } : {}),
     })),
   };
-}
-
-/** True when none of these pids exists any more. */
-export function allGone(pids: readonly number[]): boolean {
-  return pids.every((pid) => !isAlive(pid));
 }

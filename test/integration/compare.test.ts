@@ -19,7 +19,7 @@ import {
   type CompareReport,
 } from "../../local/lib/compareReport.ts";
 import { hostnameCookieRequests } from "../../local/lib/demo.ts";
-import { countSince, markLogs, shadowInFlight, waitForSettledCounts } from "../../local/lib/mirrorCounts.ts";
+import { markLogs, settledCountsSince } from "../../local/lib/mirrorCounts.ts";
 import { isAlive } from "../../local/lib/processes.ts";
 import { startLocalStack, type LocalStack } from "../../local/lib/stack.ts";
 import { requestFor, sendRequest, sendRequests } from "../../local/lib/traffic.ts";
@@ -88,10 +88,7 @@ describe("local stack, dev config (compare: true): the proxy's /compare", () => 
     // Round-robin over the two v1 pods: both answered.
     expect([...bodies].sort()).toEqual(["hostname-v1-2-local v1", "hostname-v1-local v1"]);
 
-    const counts = await waitForSettledCounts(() => countSince(stack, "hostname", marks), {
-      primaries: requests,
-      inFlight: () => shadowInFlight(stack.adminUrl),
-    });
+    const counts = await settledCountsSince(stack, "hostname", marks, requests);
     const report = (await fetchCompare(stack.adminUrl)) as CompareReport;
     // Client requests and v2 copies counted exactly; the noise copies v1 got are the pairs the proxy learned from.
     expect(counts).toEqual({ v1: requests, v2: requests, v1Noise: noisePairs(report, "hostname"), settled: true });
@@ -113,10 +110,7 @@ describe("local stack, dev config (compare: true): the proxy's /compare", () => 
     const marks = markLogs(stack, "movies");
     const results = await sendRequests(requestFor(stack.url, app, stack.config.apps.movies), MOVIES_REQUESTS, 2);
     expect(results.filter((result) => result.status !== 200)).toEqual([]);
-    const counts = await waitForSettledCounts(() => countSince(stack, "movies", marks), {
-      primaries: MOVIES_REQUESTS,
-      inFlight: () => shadowInFlight(stack.adminUrl),
-    });
+    const counts = await settledCountsSince(stack, "movies", marks, MOVIES_REQUESTS);
     expect({ v1: counts.v1, v2: counts.v2, settled: counts.settled }).toEqual({ v1: MOVIES_REQUESTS, v2: MOVIES_REQUESTS, settled: true });
     const { report, settled } = await waitForCompared(stack.adminUrl, { movies: MOVIES_REQUESTS });
     expect(settled).toBe(true);

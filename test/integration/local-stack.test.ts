@@ -9,7 +9,7 @@ import { demoApp } from "../../components/apps";
 import { curlCommand } from "../../components/ingress";
 import { parseAllDocuments } from "yaml";
 import { fetchCompare } from "../../local/lib/compareReport.ts";
-import { countSince, linesSince, markLogs, shadowInFlight, waitForSettledCounts } from "../../local/lib/mirrorCounts.ts";
+import { linesSince, markLogs, settledCountsSince } from "../../local/lib/mirrorCounts.ts";
 import { isAlive } from "../../local/lib/processes.ts";
 import { requestsIn } from "../../local/lib/requestLog.ts";
 import { startLocalStack, type LocalStack } from "../../local/lib/stack.ts";
@@ -55,18 +55,12 @@ describe("local stack: the rendered proxy-mode config served on 127.0.0.1", () =
     const plain = await runCurl(curlCommand(stack.url, app, settings));
     expect(plain).toEqual({ status: 200, body: "hostname-v1-local v1\n" });
     // Anything the proxy copied by mistake has landed once nothing is in flight.
-    const afterPlain = await waitForSettledCounts(() => countSince(stack, "hostname", marks), {
-      primaries: 1,
-      inFlight: () => shadowInFlight(stack.adminUrl),
-    });
+    const afterPlain = await settledCountsSince(stack, "hostname", marks, 1);
     expect(afterPlain).toEqual({ v1: 1, v2: 0, v1Noise: 0, settled: true });
 
     const withCookie = await runCurl(curlCommand(stack.url, app, settings, "user=test"));
     expect(withCookie).toEqual({ status: 200, body: "hostname-v1-local v1\n" });
-    const afterCookie = await waitForSettledCounts(() => countSince(stack, "hostname", marks), {
-      primaries: 2,
-      inFlight: () => shadowInFlight(stack.adminUrl),
-    });
+    const afterCookie = await settledCountsSince(stack, "hostname", marks, 2);
     expect(afterCookie).toEqual({ v1: 2, v2: 1, v1Noise: 0, settled: true });
 
     const v2Lines = requestsIn(linesSince(stack, "hostname", "v2", marks));
@@ -99,10 +93,7 @@ describe("local stack: the rendered proxy-mode config served on 127.0.0.1", () =
 
     const results = await sendRequests(spec, MOVIES_REQUESTS - 1, 4);
     expect(results.filter((result) => result.status !== 200)).toEqual([]);
-    const counts = await waitForSettledCounts(() => countSince(stack, "movies", marks), {
-      primaries: MOVIES_REQUESTS,
-      inFlight: () => shadowInFlight(stack.adminUrl),
-    });
+    const counts = await settledCountsSince(stack, "movies", marks, MOVIES_REQUESTS);
     expect(counts.settled).toBe(true);
     expect(counts.v1).toBe(MOVIES_REQUESTS);
     // Every copy v2 logged carries the shadow Host.
