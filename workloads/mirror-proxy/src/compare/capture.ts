@@ -35,6 +35,12 @@ export class BodyCapture {
     return this.#tooLarge;
   }
 
+  /** The body is known to be above the cap before it streams (a declared length): hold nothing of it. */
+  markTooLarge(): void {
+    this.#tooLarge = true;
+    this.#chunks = [];
+  }
+
   /** Bytes seen so far (including past the cap). */
   get bytes(): number {
     return this.#bytes;

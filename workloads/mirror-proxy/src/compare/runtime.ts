@@ -127,7 +127,7 @@ export class CompareRuntime {
       for (const leg of c.legs) this.skip(leg.label, "primary_failed");
       return;
     }
-    const primary: Answer | undefined = p.body.tooLarge || p.tooLarge ? undefined : { status: p.status, headers: p.headers, body: p.body.body() ?? EMPTY };
+    const primary: Answer | undefined = p.tooLarge ? undefined : { status: p.status, headers: p.headers, body: p.body.body() ?? EMPTY };
     const encoded = p.encoded;
     const noise = this.noise;
     const n = c.noiseLeg;
@@ -168,8 +168,6 @@ export class PrimaryPart {
   status = 0;
   headers: Record<string, string | string[] | undefined> = {};
   readonly body: BodyCapture;
-  /** Declared above the cap: not captured at all. */
-  tooLarge = false;
   encoded = false;
   ms = 0;
   ended = false;
@@ -177,6 +175,11 @@ export class PrimaryPart {
 
   constructor(maxBytes: number) {
     this.body = new BodyCapture(maxBytes);
+  }
+
+  /** Above the cap, declared (not captured at all) or found while streaming: `body.tooLarge`. */
+  get tooLarge(): boolean {
+    return this.body.tooLarge;
   }
 }
 
@@ -259,7 +262,7 @@ export class Comparison {
     p.encoded = isEncoded(headers["content-encoding"]);
     // A HEAD answer declares the length of a body it does not carry.
     const cl = headers["content-length"];
-    p.tooLarge = this.request.method !== "HEAD" && declaredTooLarge(typeof cl === "string" ? cl : undefined, p.body.maxBytes);
+    if (this.request.method !== "HEAD" && declaredTooLarge(typeof cl === "string" ? cl : undefined, p.body.maxBytes)) p.body.markTooLarge();
   }
 
   /** A chunk of the primary's body, after it was written to the client. */
