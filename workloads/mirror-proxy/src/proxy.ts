@@ -154,14 +154,9 @@ function plain(res: http.ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
-interface ShadowState {
-  downUntil: number;
-  probing: boolean;
-}
-
 interface CopyCtx {
   up: Upstream;
-  state: ShadowState;
+  pool: ShadowPool<CopyCtx>;
   /** Set when this copy's answer is compared (or learned from, for a noise copy). */
   leg: Leg | undefined;
 }
@@ -185,69 +180,63 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   const compareHooks: CompareHooks = { compared: metrics.compared, skipped: metrics.compareSkipped, latencyDelta: metrics.compareLatencyDelta };
   if (config.proxy.compare) compare = new CompareRuntime(config.proxy.compare, compareHooks);
 
-  // One keep-alive agent per upstream origin and role, kept across reloads (a reload that
-  // keeps an upstream keeps its warm connections). Shadows get their own sockets so a slow
-  // shadow can never hold a socket the primary needs.
+  // Per upstream origin (host:port), kept across reloads so a reload that keeps an upstream
+  // keeps its warm connections: the primary's keep-alive agent, and the shadow pool (shadow.ts,
+  // a lean pipelining client with the shadow's back-off state). Shadows get their own sockets
+  // so a slow shadow can never hold a socket the primary needs. The origin key is computed once
+  // per Upstream object (a reload compiles new ones), which then finds its agent/pool directly.
+  function perOrigin<V>(byOrigin: Map<string, V>, byUpstream: WeakMap<Upstream, V>, u: Upstream, make: () => V): V {
+    let v = byUpstream.get(u);
+    if (v === undefined) {
+      const origin = `${u.hostname}:${u.port}`;
+      v = byOrigin.get(origin);
+      if (v === undefined) {
+        v = make();
+        byOrigin.set(origin, v);
+      }
+      byUpstream.set(u, v);
+    }
+    return v;
+  }
   const agents = new Map<string, http.Agent>();
-  const agentFor = (u: Upstream, role: "p"): http.Agent => {
-    const key = `${role}${u.hostname}:${u.port}`;
-    let a = agents.get(key);
-    if (!a) {
-      a = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo" });
-      agents.set(key, a);
-    }
-    return a;
-  };
-  const shadowStates = new Map<string, ShadowState>();
-  const shadowStateFor = (u: Upstream): ShadowState => {
-    const key = `${u.hostname}:${u.port}`;
-    let s = shadowStates.get(key);
-    if (!s) {
-      s = { downUntil: 0, probing: false };
-      shadowStates.set(key, s);
-    }
-    return s;
-  };
+  const agentOf = new WeakMap<Upstream, http.Agent>();
+  const agentFor = (u: Upstream): http.Agent =>
+    perOrigin(agents, agentOf, u, () => new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo" }));
 
-  // Shadows: their own lean pipelining client (shadow.ts), one pool per origin, kept across
-  // reloads like the agents. Each copy settles exactly once, here.
+  // Each copy settles exactly once, here.
   const onSettle = (copy: Copy<CopyCtx>, outcome: Outcome, status: number) => {
     shadowInFlight--;
-    const { up, state, leg } = copy.ctx;
-    state.probing = false;
+    const { up, pool, leg } = copy.ctx;
+    pool.probing = false;
     if (leg !== undefined) leg.settled(outcome === "response", performance.now() - copy.started);
     if (outcome === "response") {
-      state.downUntil = 0;
+      pool.downUntil = 0;
       metrics.shadowResponse(up.key, status, (performance.now() - copy.started) / 1000);
     } else if (outcome === "timeout") metrics.copyDropped(up.key, "timeout");
     else {
-      if (outcome === "connect") state.downUntil = Date.now() + backoffMs;
+      if (outcome === "connect") pool.downUntil = Date.now() + backoffMs;
       metrics.copyFailed(up.key, outcome);
     }
   };
+  // Pools take spec.maxShadowInFlight (their connection cap) and spec.shadowTimeoutMs when
+  // created and on every reload.
   const pools = new Map<string, ShadowPool<CopyCtx>>();
-  const poolFor = (u: Upstream): ShadowPool<CopyCtx> => {
-    const key = `${u.hostname}:${u.port}`;
-    let p = pools.get(key);
-    if (!p) {
-      p = new ShadowPool(u.hostname, u.port, onSettle);
-      pools.set(key, p);
-    }
-    return p;
-  };
+  const poolOf = new WeakMap<Upstream, ShadowPool<CopyCtx>>();
+  const poolFor = (u: Upstream): ShadowPool<CopyCtx> =>
+    perOrigin(pools, poolOf, u, () => new ShadowPool(u.hostname, u.port, onSettle, routing.settings.maxShadowInFlight, routing.settings.shadowTimeoutMs));
 
   function sendCopy(up: Upstream, method: string, path: string, headers: RawHeaders, authority: string, body: Buffer, settings: Routing["settings"], leg: Leg | undefined): void {
-    const state = shadowStateFor(up);
-    if (state.downUntil !== 0) {
+    const pool = poolFor(up);
+    if (pool.downUntil !== 0) {
       // Down: skip until the back-off ends, then let exactly one copy probe.
-      if (state.probing || Date.now() < state.downUntil) {
+      if (pool.probing || Date.now() < pool.downUntil) {
         leg?.dropped("shadow_failed");
         return metrics.copyDropped(up.key, "shadow_down");
       }
-      state.probing = true;
+      pool.probing = true;
     }
     if (shadowInFlight >= settings.maxShadowInFlight) {
-      if (state.probing) state.probing = false;
+      if (pool.probing) pool.probing = false;
       leg?.dropped("shadow_failed");
       return metrics.copyDropped(up.key, "in_flight_limit");
     }
@@ -263,7 +252,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     }
     head += `${MIRROR_MARKER_HEADER}: ${MIRROR_MARKER_VALUE}\r\ncontent-length: ${body.length}\r\n\r\n`;
     metrics.copySent(up.key);
-    poolFor(up).send(head, body, { ctx: { up, state, leg }, started, deadline: started + settings.shadowTimeoutMs, noBody: method === "HEAD", capture: leg?.capture }, settings.maxShadowInFlight, settings.shadowTimeoutMs);
+    pool.send(head, body, { ctx: { up, pool, leg }, started, deadline: started + settings.shadowTimeoutMs, noBody: method === "HEAD", capture: leg?.capture });
   }
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -353,7 +342,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
 
     const started = performance.now();
     if (cmp !== undefined) cmp.started = started;
-    const p = http.request({ agent: agentFor(up, "p"), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false });
+    const p = http.request({ agent: agentFor(up), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false });
     preq = p;
     let timedOut = false;
     if (route.timeoutMs > 0) {
@@ -501,6 +490,10 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     compareReport: () => compare?.report,
     reload(next) {
       routing = compileRouting(next);
+      for (const pool of pools.values()) {
+        pool.maxConns = routing.settings.maxShadowInFlight;
+        pool.timeoutMs = routing.settings.shadowTimeoutMs;
+      }
       // Same compare block: keep the learned noise and the report. Changed: start afresh
       // (comparisons in flight finish on the old one, which is then dropped).
       const nc = next.proxy.compare;

@@ -282,15 +282,25 @@ export class ShadowPool<C> {
   private readonly host: string;
   private readonly port: number;
   readonly settleCopy: Settle<C>;
+  /** Connections this pool opens at most before it pipelines on busy ones. */
+  maxConns: number;
+  /** The copies' timeout; sets how often in-flight copies are checked for their deadline. */
+  timeoutMs: number;
+  /** Back-off after a connect failure, kept by the caller: skip copies until this time (ms since epoch); 0 = up. */
+  downUntil = 0;
+  /** A copy is probing whether the shadow is back (only one at a time). */
+  probing = false;
 
-  constructor(host: string, port: number, settleCopy: Settle<C>) {
+  constructor(host: string, port: number, settleCopy: Settle<C>, maxConns = 1, timeoutMs = 1000) {
     this.host = host;
     this.port = port;
     this.settleCopy = settleCopy;
+    this.maxConns = maxConns;
+    this.timeoutMs = timeoutMs;
   }
 
-  /** Sends one copy; `head` is the request line and headers, ending with an empty line. */
-  send(head: string, body: Buffer, copy: Copy<C>, maxConns: number, timeoutMs: number): void {
+  /** Sends one copy; `head` is the request line and headers, ending with an empty line. `maxConns`/`timeoutMs` override the pool's. */
+  send(head: string, body: Buffer, copy: Copy<C>, maxConns = this.maxConns, timeoutMs = this.timeoutMs): void {
     let c = this.current;
     if (c === undefined || c.dead || !c.reusable || c.queue.length >= PIPELINE_DEPTH) {
       c = undefined;
