@@ -10,6 +10,7 @@
  * exactly once: each of its parts ends once (answer, failure or abandon) and the gate slot
  * is released after the comparison ran, so at most `maxInFlight` comparisons hold answers.
  */
+import { isReadMethod } from "../../../shared/http-service.ts";
 import { AnswerCapture } from "../shadow.ts";
 import { BodyCapture, declaredTooLarge, InFlightGate } from "./capture.ts";
 import { latencyDeltaSeconds } from "./compareStats.ts";
@@ -37,8 +38,6 @@ export function settingsKey(settings: CompareSettings): string {
 export function compareLabel(routeId: string, mirrorCount: number, mirrorKey: string): string {
   return mirrorCount > 1 ? `${routeId} -> ${mirrorKey}` : routeId;
 }
-
-const READ_METHODS = new Set(["GET", "HEAD"]);
 
 export class CompareRuntime {
   readonly settings: CompareSettings;
@@ -77,7 +76,7 @@ export class CompareRuntime {
 
   /** Noise learning is on for this request's method: a second primary copy may be sampled and warm-up applies. */
   #learnsFrom(method: string): boolean {
-    return this.noise !== undefined && this.settings.noise!.samplePercent > 0 && READ_METHODS.has(method);
+    return this.noise !== undefined && this.settings.noise!.samplePercent > 0 && isReadMethod(method);
   }
 
   /**
