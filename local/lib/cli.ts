@@ -3,16 +3,9 @@
 // naming the bad flag (help text goes through `write`).
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { APP_NAMES, type AppName } from "../../components/apps.ts";
+import { UsageError } from "./usage.ts";
 
-export class UsageError extends Error {
-  /** 0 after --help / --version, 2 for a bad flag. */
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.name = "UsageError";
-    this.exitCode = exitCode;
-  }
-}
+export { UsageError };
 
 function integerAtLeast(min: number, what: string) {
   return (value: string): number => {

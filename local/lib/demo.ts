@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { DEMO_APPS, demoApp, type AppName } from "../../components/apps.ts";
 import { StackConfigError } from "../../components/config.ts";
 import { curlCommand } from "../../components/ingress.ts";
-import { parseDemoArgs, UsageError, type DemoOptions } from "./cli.ts";
+import { parseDemoArgs, type DemoOptions } from "./cli.ts";
 import { COMPARE_NOISE } from "../../components/proxyConfig.ts";
 import { formatCompareReport, waitForCompared, type CompareWait } from "./compareReport.ts";
 import { countSince, linesSince, markLogs, settledCountsSince, type LogMarks } from "./mirrorCounts.ts";
@@ -269,18 +269,9 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
   }
 }
 
-/** The CLI: flags, signals, errors as clear messages and exit codes. */
+/** The CLI: signals, errors as clear messages and exit codes (bad flags: support/entry.ts). */
 export async function main(args: string[], projectDir: string): Promise<number> {
-  let options: DemoOptions;
-  try {
-    options = parseDemoArgs(args, (text) => process.stdout.write(text));
-  } catch (error) {
-    if (error instanceof UsageError) {
-      if (error.message) process.stderr.write(error.message + "\n");
-      return error.exitCode;
-    }
-    throw error;
-  }
+  const options = parseDemoArgs(args, (text) => process.stdout.write(text));
   let signals = 0;
   const interrupted = new Promise<string>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

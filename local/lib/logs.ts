@@ -2,9 +2,8 @@
 // v2 logs, labelled `hostname v1 | ...`, from the local stack or the cluster.
 import * as path from "node:path";
 import { VERSIONS, type AppName, type Version } from "../../components/apps.ts";
-import { StackConfigError } from "../../components/config.ts";
 import { loadStackConfig } from "../../components/stackFiles.ts";
-import { parseLogsArgs, UsageError, type LogsOptions } from "./cli.ts";
+import { parseLogsArgs, type LogsOptions } from "./cli.ts";
 import { connectKube, kubeconfigPath } from "./kube.ts";
 import { sleep } from "./processes.ts";
 import { labelLine, lastLines, mergeLogs, readLinesFrom } from "./requestLog.ts";
@@ -107,24 +106,14 @@ export async function runLogs(options: LogsOptions, projectDir: string, write: W
 }
 
 export async function main(args: string[], projectDir: string): Promise<number> {
-  let options: LogsOptions;
-  try {
-    options = parseLogsArgs(args, (text) => process.stdout.write(text));
-  } catch (error) {
-    if (error instanceof UsageError) {
-      if (error.message) process.stderr.write(error.message + "\n");
-      return error.exitCode;
-    }
-    throw error;
-  }
+  const options = parseLogsArgs(args, (text) => process.stdout.write(text));
   const abort = new AbortController();
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => abort.abort());
   try {
     await runLogs(options, projectDir, (line) => process.stdout.write(line + "\n"), (line) => process.stderr.write(line + "\n"), abort.signal);
     return 0;
   } catch (error) {
-    const message = error instanceof StackConfigError ? error.message : (error as Error).message;
-    process.stderr.write(`npm run logs: ${message}\n`);
+    process.stderr.write(`npm run logs: ${(error as Error).message}\n`);
     return 1;
   }
 }

@@ -2,10 +2,9 @@
 // the tutorials' requests against the stack's URL, with a progress bar and a
 // summary of status codes and latency percentiles.
 import { demoApp } from "../../components/apps.ts";
-import { StackConfigError } from "../../components/config.ts";
 import { curlCommand } from "../../components/ingress.ts";
 import { loadStackConfig } from "../../components/stackFiles.ts";
-import { parseTrafficArgs, UsageError, type TrafficOptions } from "./cli.ts";
+import { parseTrafficArgs, type TrafficOptions } from "./cli.ts";
 import { progressReporter, type ProgressStream } from "./progress.ts";
 import { defaultStateFile } from "./state.ts";
 import { formatSummary, requestFor, resolveTargetUrl, sendRequests, summarize, type TargetSources } from "./traffic.ts";
@@ -41,21 +40,11 @@ export async function runTraffic(
 }
 
 export async function main(args: string[], projectDir: string): Promise<number> {
-  let options: TrafficOptions;
-  try {
-    options = parseTrafficArgs(args, (text) => process.stdout.write(text));
-  } catch (error) {
-    if (error instanceof UsageError) {
-      if (error.message) process.stderr.write(error.message + "\n");
-      return error.exitCode;
-    }
-    throw error;
-  }
+  const options = parseTrafficArgs(args, (text) => process.stdout.write(text));
   try {
     return await runTraffic(options, projectDir, process.stdout);
   } catch (error) {
-    const message = error instanceof StackConfigError ? error.message : (error as Error).message;
-    process.stderr.write(`npm run traffic: ${message}\n`);
+    process.stderr.write(`npm run traffic: ${(error as Error).message}\n`);
     return 1;
   }
 }

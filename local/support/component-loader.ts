@@ -9,7 +9,8 @@ import { createRequire, registerHooks } from "node:module";
 import * as path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
-const PROJECT_ROOT = findProjectRoot();
+/** The project folder (Pulumi.yaml, components/, local/): what the local tools take as projectDir. */
+export const PROJECT_ROOT = findProjectRoot();
 const COMPONENTS_DIR = path.join(PROJECT_ROOT, "components") + path.sep;
 
 /** The folder holding Pulumi.yaml and components/, above the entry script or the working directory. */
