@@ -213,6 +213,11 @@ function showValue(v: unknown): string {
 
 // ---------------------------------------------------------------- upstream / subset lookup
 
+/** A route's id, the `route` metrics label and a `spec.compare.routes` entry: `<VirtualService>/<name or index>`. */
+export function routeId(vsName: string, route: { name?: string | undefined }, index: number): string {
+  return `${vsName}/${route.name ?? index}`;
+}
+
 /** First DNS label: `movies.mirror-demo.svc.cluster.local` -> `movies`. */
 export function shortName(host: string): string {
   const dot = host.indexOf(".");

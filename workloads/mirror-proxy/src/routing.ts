@@ -3,7 +3,7 @@
  * per-request work is a Map lookup plus a few string comparisons. Pure: no I/O.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { resolveUpstreamKey, type Destination, type HTTPMatchRequest, type HTTPRoute, type MirrorProxyConfig, type MirrorProxySettings, type StringMatch } from "./config.ts";
+import { resolveUpstreamKey, routeId, type Destination, type HTTPMatchRequest, type HTTPRoute, type MirrorProxyConfig, type MirrorProxySettings, type StringMatch } from "./config.ts";
 import { compileRe2, parseDuration } from "./syntax.ts";
 
 /** What routing looks at in a request. `host` is lower-case with the port stripped. */
@@ -197,7 +197,7 @@ function compileRoute(vsName: string, route: HTTPRoute, index: number, lookup: (
   for (const m of route.mirrors ?? []) mirrors.push({ upstream: lookup(m.destination), percent: m.percentage?.value ?? 100 });
 
   return {
-    id: `${vsName}/${route.name ?? index}`,
+    id: routeId(vsName, route, index),
     matches,
     pick,
     timeoutMs: route.timeout ? (parseDuration(route.timeout) ?? 0) : 0,

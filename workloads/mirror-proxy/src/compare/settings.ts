@@ -8,7 +8,7 @@
  * `checkCompareRoutes`, which cross-checks the route names against the VirtualServices.
  */
 import { z } from "zod";
-import { zodProblems, type ConfigProblem, type VirtualService } from "../config.ts";
+import { routeId, zodProblems, type ConfigProblem, type VirtualService } from "../config.ts";
 import type { CompareOptions } from "./diff.ts";
 import { checkJsonPath } from "./jsonPath.ts";
 
@@ -77,7 +77,7 @@ export function checkCompareRoutes(settings: CompareSettings, virtualServices: r
   const nonMirroring = new Set<string>();
   for (const vs of virtualServices) {
     vs.http.forEach((r, i) => {
-      const names = [`${vs.name}/${r.name ?? i}`, ...(r.name ? [r.name] : [])];
+      const names = [routeId(vs.name, r, i), ...(r.name ? [r.name] : [])];
       const into = r.mirror || (r.mirrors && r.mirrors.length > 0) ? mirroring : nonMirroring;
       for (const n of names) into.add(n);
     });
