@@ -5,7 +5,7 @@ import { VERSIONS, type AppName, type Version } from "../../components/apps.ts";
 import { loadStackConfig } from "../../components/stackFiles.ts";
 import { parseLogsArgs, type LogsOptions } from "./cli.ts";
 import { connectKube, kubeconfigPath } from "./kube.ts";
-import { sleep } from "./processes.ts";
+import { isAlive, sleep } from "./processes.ts";
 import { labelLine, lastLines, mergeLogs, readLinesFrom } from "./requestLog.ts";
 import { defaultStateFile, stackLiveness, type LocalProcessState, type LocalStackState } from "./state.ts";
 
@@ -42,7 +42,7 @@ function localProcesses(state: LocalStackState, app: AppName, version: Version):
  * are written, until `signal`. A version with several processes reads as one
  * log, like several pods: merged by time, each line tagged with its process.
  */
-async function localLogs(state: LocalStackState, options: LogsOptions, write: Write, signal: AbortSignal, stateFile: string): Promise<void> {
+async function localLogs(state: LocalStackState, options: LogsOptions, write: Write, signal: AbortSignal): Promise<void> {
   const groups = options.apps.flatMap((app) =>
     VERSIONS.map((version) => {
       const procs = localProcesses(state, app, version);
@@ -62,7 +62,7 @@ async function localLogs(state: LocalStackState, options: LogsOptions, write: Wr
   // Polling, like `tail -F`: cheap for a handful of files, and survives truncation-free appends.
   while (!signal.aborted) {
     for (const group of groups) for (const line of readNew(group)) write(labelLine(group.label, line));
-    if (stackLiveness(stateFile).kind !== "running") {
+    if (!isAlive(state.pid)) {
       write("(the local stack stopped)");
       return;
     }
@@ -98,7 +98,7 @@ export async function runLogs(options: LogsOptions, projectDir: string, write: W
   const source = chooseLogSource(options, projectDir);
   if (source.kind === "local") {
     note(`logs of the local stack (npm run demo, pid ${source.state.pid}, ${source.state.url})`);
-    await localLogs(source.state, options, write, signal, defaultStateFile(projectDir));
+    await localLogs(source.state, options, write, signal);
   } else {
     note(`logs of the pods in namespace ${source.namespace} (${source.why})`);
     await kubernetesLogs(source.namespace, options, write, signal);
