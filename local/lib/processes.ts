@@ -4,7 +4,7 @@
 // Ctrl-C reaches only us and we stop them in order.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { completeLines } from "./requestLog.ts";
+import { readLinesFrom } from "./requestLog.ts";
 
 export interface StartedProcess {
   name: string;
@@ -80,13 +80,16 @@ export function hasExited(proc: StartedProcess): boolean {
 }
 
 /**
- * The first log line matching `pattern`, polling the file; fails naming the
+ * The first log line matching `pattern` from byte `offset` on, polling the
+ * file (each poll reads only what was added since the last); fails naming the
  * process and showing its output when it exits first or `timeoutMs` passes.
  */
-export async function waitForLogLine(proc: StartedProcess, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
+export async function waitForLogLine(proc: StartedProcess, pattern: RegExp, timeoutMs: number, offset = 0): Promise<RegExpExecArray> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const line of completeLines(readText(proc.logFile))) {
+  for (let next = offset; ; ) {
+    const read = readLinesFrom(proc.logFile, next);
+    next = read.next;
+    for (const line of read.lines) {
       const match = pattern.exec(line);
       if (match) return match;
     }
