@@ -154,6 +154,33 @@ function plain(res: http.ServerResponse, status: number, body: string): void {
   res.end(body);
 }
 
+/** One request's copies: what they share, and their header block once the first copy is sent. */
+interface ShadowRequest {
+  method: string;
+  /** Path and query, without the upstream's base path. */
+  path: string;
+  /** The primary's forwarded headers (Host first): end-to-end headers and x-forwarded-*. */
+  headers: RawHeaders;
+  authority: string;
+  body: Buffer;
+  settings: Routing["settings"];
+  /** Everything after the request line, the same for every copy; built by the first copy sent. */
+  block: string | undefined;
+}
+
+/** Host with the shadow suffix, the forwarded headers (but their Content-Length and any marker), our marker, the body's length. */
+function shadowHeaderBlock(r: ShadowRequest): string {
+  let block = `host: ${shadowAuthority(r.authority, r.settings.shadowHostSuffix)}\r\n`;
+  const h = r.headers;
+  // h[0..1] is the primary's Host (the copy's is written above); forwardRequest already dropped Transfer-Encoding with the other hop-by-hop headers.
+  for (let i = 2; i < h.length; i += 2) {
+    const lower = h[i].toLowerCase();
+    if (lower === "content-length" || lower === MIRROR_MARKER_HEADER) continue;
+    block += `${h[i]}: ${h[i + 1]}\r\n`;
+  }
+  return `${block}${MIRROR_MARKER_HEADER}: ${MIRROR_MARKER_VALUE}\r\ncontent-length: ${r.body.length}\r\n\r\n`;
+}
+
 interface CopyCtx {
   up: Upstream;
   pool: ShadowPool<CopyCtx>;
@@ -225,7 +252,8 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   const poolFor = (u: Upstream): ShadowPool<CopyCtx> =>
     perOrigin(pools, poolOf, u, () => new ShadowPool(u.hostname, u.port, onSettle, routing.settings.maxShadowInFlight, routing.settings.shadowTimeoutMs));
 
-  function sendCopy(up: Upstream, method: string, path: string, headers: RawHeaders, authority: string, body: Buffer, settings: Routing["settings"], leg: Leg | undefined): void {
+  function sendCopy(up: Upstream, r: ShadowRequest, leg: Leg | undefined): void {
+    const settings = r.settings;
     const pool = poolFor(up);
     if (pool.downUntil !== 0) {
       // Down: skip until the back-off ends, then let exactly one copy probe.
@@ -243,16 +271,15 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     leg?.sent();
     shadowInFlight++;
     const started = performance.now();
-    let head = `${method} ${up.basePath}${path} HTTP/1.1\r\nhost: ${shadowAuthority(authority, settings.shadowHostSuffix)}\r\n`;
-    for (let i = 0; i < headers.length; i += 2) {
-      const k = headers[i];
-      const lower = k.toLowerCase();
-      if (lower === "host" || lower === "content-length" || lower === "transfer-encoding" || lower === MIRROR_MARKER_HEADER) continue;
-      head += `${k}: ${headers[i + 1]}\r\n`;
-    }
-    head += `${MIRROR_MARKER_HEADER}: ${MIRROR_MARKER_VALUE}\r\ncontent-length: ${body.length}\r\n\r\n`;
+    r.block ??= shadowHeaderBlock(r);
+    const head = `${r.method} ${up.basePath}${r.path} HTTP/1.1\r\n${r.block}`;
     metrics.copySent(up.key);
-    pool.send(head, body, { ctx: { up, pool, leg }, started, deadline: started + settings.shadowTimeoutMs, noBody: method === "HEAD", capture: leg?.capture });
+    pool.send(head, r.body, { ctx: { up, pool, leg }, started, deadline: started + settings.shadowTimeoutMs, noBody: r.method === "HEAD", capture: leg?.capture });
+  }
+
+  /** `legs` is parallel to `targets` (undefined when not compared). */
+  function sendCopies(targets: Upstream[], legs: Leg[] | undefined, r: ShadowRequest): void {
+    for (let i = 0; i < targets.length; i++) sendCopy(targets[i], r, legs?.[i]);
   }
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -334,9 +361,10 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
 
     const hasBody = fwd.contentLength !== undefined ? fwd.contentLength !== "0" : fwd.chunked;
     const settings = rt.settings;
-    // Copies of a body-less request go out first: they read `headers` before the primary's
-    // framing header may be added below.
-    if (!hasBody && copies) for (let i = 0; i < copies.length; i++) sendCopy(copies[i], method, url, headers, authority, EMPTY, settings, legs?.[i]);
+    // Copies of a body-less request go out now, those of a request with a body once it is in
+    // (below). They share `headers` with the primary, whose chunked framing header is added
+    // to a copy of the list, never to `headers`.
+    if (!hasBody && copies) sendCopies(copies, legs, { method, path: url, headers, authority, body: EMPTY, settings, block: undefined });
     // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
     const primaryHeaders = hasBody && fwd.contentLength === undefined ? [...headers, "transfer-encoding", "chunked"] : headers;
 
@@ -414,7 +442,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     req.on("end", () => {
       const body = capture.body();
       if (body === undefined) return;
-      for (let i = 0; i < wanted.length; i++) sendCopy(wanted[i], method, url, headers, authority, body, settings, legs?.[i]);
+      sendCopies(wanted, legs, { method, path: url, headers, authority, body, settings, block: undefined });
     });
   }
 
