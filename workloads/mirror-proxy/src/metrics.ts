@@ -11,11 +11,13 @@ export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | 
 export type FailReason = "connect" | "reset" | "error";
 export type UpstreamErrorReason = "connect" | "timeout" | "reset";
 
+// Indexed by classIndex(status), 1..5; entry 0 repeats 1xx so the index needs no offset.
 const CLASSES = ["1xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export function statusClass(status: number): string {
-  return CLASSES[Math.min(5, Math.max(1, Math.floor(status / 100)))];
+/** Index into CLASSES of a status code's class (clamped to 1xx..5xx). */
+function classIndex(status: number): number {
+  return Math.min(5, Math.max(1, Math.floor(status / 100)));
 }
 
 function cached<T>(make: (key: string) => T): (key: string) => T {
@@ -88,7 +90,7 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
 
   return {
     registry,
-    request: (route, status) => byRoute(route)[Math.min(5, Math.max(1, Math.floor(status / 100)))].inc(),
+    request: (route, status) => byRoute(route)[classIndex(status)].inc(),
     upstreamLatency: (u, s) => latency(u).observe(s),
     upstreamError: (u, reason) => upErr(`${u}\0${reason}`).inc(),
     clientAbort: () => clientAborts.inc(),
@@ -96,7 +98,7 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
     copyDropped: (u, reason) => dropC(`${u}\0${reason}`).inc(),
     copyFailed: (u, reason) => failC(`${u}\0${reason}`).inc(),
     shadowResponse: (u, status, s) => {
-      shadowC(u)[Math.min(5, Math.max(1, Math.floor(status / 100)))].inc();
+      shadowC(u)[classIndex(status)].inc();
       shadowL(u).observe(s);
     },
     reload: (ok) => reloads.labels(ok ? "success" : "failure").inc(),
