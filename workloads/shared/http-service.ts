@@ -38,6 +38,20 @@ export interface ServiceOptions {
   shutdownGraceMs?: number;
 }
 
+/** What an app's start function takes: ServiceOptions without the route and version the app sets, port and host optional. */
+export type AppServerOptions = Omit<ServiceOptions, "route" | "version" | "port" | "host"> & {
+  /** Default: the app's own port; 0 picks a free port. */
+  port?: number;
+  /** Bind address, default 127.0.0.1 (main.ts binds 0.0.0.0 in the container). */
+  host?: string;
+};
+
+/** startService for one app: its route and version, `defaultPort` and 127.0.0.1 unless the options say otherwise. */
+export function startAppService(route: Route, version: string, defaultPort: number, options: AppServerOptions): Promise<RunningServer> {
+  const { port = defaultPort, host = "127.0.0.1", log, now, shutdownGraceMs } = options;
+  return startService({ route, version, port, host, log, now, shutdownGraceMs });
+}
+
 export interface RunningServer {
   /** The bound port (the real one when 0 was asked). */
   port: number;

@@ -1,12 +1,12 @@
 // hostname: answers which pod and version served the request, so a caller
 // (or the v1/v2 logs) shows where live and mirrored traffic went.
-import type { LogSink } from "../../shared/log.ts";
 import {
   isReadMethod,
   methodNotAllowed,
   notFound,
-  startService,
+  startAppService,
   textReply,
+  type AppServerOptions,
   type Reply,
   type RequestInfo,
   type RunningServer,
@@ -29,26 +29,10 @@ export function hostnameReply(request: RequestInfo, identity: HostnameIdentity):
   return textReply(200, `${identity.podName} ${identity.version}\n`);
 }
 
-export interface HostnameServerOptions extends HostnameIdentity {
-  /** Default 8080; 0 picks a free port. */
-  port?: number;
-  /** Bind address, default 127.0.0.1 (main.ts binds 0.0.0.0 in the container). */
-  host?: string;
-  /** Where request log lines go, default stdout. */
-  log?: LogSink;
-  now?: () => Date;
-  shutdownGraceMs?: number;
-}
+/** Port default DEFAULT_HOSTNAME_PORT (8080). */
+export interface HostnameServerOptions extends HostnameIdentity, AppServerOptions {}
 
 export function startHostnameServer(options: HostnameServerOptions): Promise<RunningServer> {
   const identity: HostnameIdentity = { podName: options.podName, version: options.version };
-  return startService({
-    route: (request) => hostnameReply(request, identity),
-    version: options.version,
-    port: options.port ?? DEFAULT_HOSTNAME_PORT,
-    host: options.host ?? "127.0.0.1",
-    log: options.log,
-    now: options.now,
-    shutdownGraceMs: options.shutdownGraceMs,
-  });
+  return startAppService((request) => hostnameReply(request, identity), options.version, DEFAULT_HOSTNAME_PORT, options);
 }

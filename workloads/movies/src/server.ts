@@ -2,13 +2,13 @@
 // so v1's and v2's answers (and logs) can be told apart. v2 also differs on purpose
 // (V2_CHANGES), so that comparing its answers with v1's (the mirror proxy's `compare`)
 // has something to find.
-import type { LogSink } from "../../shared/log.ts";
 import {
   isReadMethod,
   jsonReply,
   methodNotAllowed,
   notFound,
-  startService,
+  startAppService,
+  type AppServerOptions,
   type Reply,
   type RequestInfo,
   type RunningServer,
@@ -57,26 +57,11 @@ export function moviesReply(request: RequestInfo, version: string): Reply {
   return jsonReply(200, moviesFor(version));
 }
 
-export interface MoviesServerOptions {
+/** Port default DEFAULT_MOVIES_PORT (3000). */
+export interface MoviesServerOptions extends AppServerOptions {
   version: string;
-  /** Default 3000; 0 picks a free port. */
-  port?: number;
-  /** Bind address, default 127.0.0.1 (main.ts binds 0.0.0.0 in the container). */
-  host?: string;
-  /** Where request log lines go, default stdout. */
-  log?: LogSink;
-  now?: () => Date;
-  shutdownGraceMs?: number;
 }
 
 export function startMoviesServer(options: MoviesServerOptions): Promise<RunningServer> {
-  return startService({
-    route: (request) => moviesReply(request, options.version),
-    version: options.version,
-    port: options.port ?? DEFAULT_MOVIES_PORT,
-    host: options.host ?? "127.0.0.1",
-    log: options.log,
-    now: options.now,
-    shutdownGraceMs: options.shutdownGraceMs,
-  });
+  return startAppService((request) => moviesReply(request, options.version), options.version, DEFAULT_MOVIES_PORT, options);
 }
