@@ -9,7 +9,7 @@ import { readFileSync, watch } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { ConfigError, parseMirrorProxyConfig, type MirrorProxyConfig } from "./config.ts";
-import { startMirrorProxy } from "./proxy.ts";
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, startMirrorProxy } from "./proxy.ts";
 
 function portArg(v: string): number {
   const n = Number(v);
@@ -17,9 +17,10 @@ function portArg(v: string): number {
   return n;
 }
 
-function load(path: string): { text: string; config: MirrorProxyConfig } {
-  const text = readFileSync(path, "utf8");
-  return { text, config: parseMirrorProxyConfig(text) };
+function msArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number of milliseconds >= 0");
+  return n;
 }
 
 function describe(e: unknown): string {
@@ -33,34 +34,40 @@ async function main(): Promise<void> {
     .requiredOption("--config <file>", "multi-document YAML: VirtualService, DestinationRule and one MirrorProxy document")
     .option("--listen <port>", "traffic port (overrides spec.listen; default 8080)", portArg)
     .option("--admin <port>", "admin port for /metrics, /healthz, /readyz (overrides spec.admin; default 9901)", portArg)
-    .option("--host <address>", "bind address", "0.0.0.0")
-    .option("--drain-timeout <ms>", "on SIGTERM, how long to wait for in-flight requests", (v) => Number(v), 10000)
+    .option("--host <address>", "bind address", DEFAULT_HOST)
+    .option("--drain-timeout <ms>", "on SIGTERM, how long to wait for in-flight requests", msArg, DEFAULT_DRAIN_TIMEOUT_MS)
     .parse();
   const opts = program.opts<{ config: string; listen?: number; admin?: number; host: string; drainTimeout: number }>();
   const file = resolve(opts.config);
 
-  let current: { text: string; config: MirrorProxyConfig };
+  let currentText: string;
+  let config: MirrorProxyConfig;
   try {
-    current = load(file);
+    currentText = readFileSync(file, "utf8");
+    config = parseMirrorProxyConfig(currentText);
   } catch (e) {
     console.error(describe(e));
     process.exit(1);
   }
 
-  const proxy = await startMirrorProxy(current.config, { listen: opts.listen, admin: opts.admin, host: opts.host, drainTimeoutMs: opts.drainTimeout });
+  const proxy = await startMirrorProxy(config, { listen: opts.listen, admin: opts.admin, host: opts.host, drainTimeoutMs: opts.drainTimeout });
 
+  // The file text is compared first: an unchanged file (a watch event without a change) is
+  // not parsed again; SIGHUP always reloads. The proxy counts the reload's outcome.
   const reload = (why: string) => {
-    let next: { text: string; config: MirrorProxyConfig };
+    let text: string | undefined;
+    let applied: boolean;
     try {
-      next = load(file);
+      applied = proxy.reload(() => {
+        text = readFileSync(file, "utf8");
+        return text === currentText && why !== "SIGHUP" ? undefined : parseMirrorProxyConfig(text);
+      });
     } catch (e) {
-      proxy.metrics.reload(false);
       console.error(`mirror-proxy: reload (${why}) rejected, still serving the previous config:\n${describe(e)}`);
       return;
     }
-    if (next.text === current.text && why !== "SIGHUP") return;
-    proxy.reload(next.config);
-    current = next;
+    if (!applied) return;
+    currentText = text!;
     console.log(`mirror-proxy: config reloaded (${why})`);
   };
 

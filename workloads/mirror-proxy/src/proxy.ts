@@ -16,6 +16,11 @@ import { createMetrics, type ProxyMetrics } from "./metrics.ts";
 import { CONNECT_ERRORS, ShadowPool, type Copy, type Outcome } from "./shadow.ts";
 import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
 
+/** Bind address when none is given. */
+export const DEFAULT_HOST = "0.0.0.0";
+/** How long drain() waits for in-flight primaries when no timeout is given. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10000;
+
 export interface StartOptions {
   /** Traffic port; overrides spec.listen (default 8080). 0 = ephemeral. */
   listen?: number;
@@ -36,8 +41,13 @@ export interface MirrorProxy {
   metrics: ProxyMetrics;
   /** The comparison report (`GET /compare` on the admin port); undefined without `spec.compare`. */
   compareReport(): CompareReport | undefined;
-  /** Swaps the routing atomically; requests already routed finish on the old one. */
-  reload(config: MirrorProxyConfig): void;
+  /**
+   * Swaps the routing atomically; requests already routed finish on the old one. Given a
+   * loader, a loader that throws counts as a failed reload (and the error is rethrown), one
+   * that returns undefined means nothing changed. Returns whether a config was applied.
+   * Both outcomes are counted in mirror_proxy_config_reloads_total here.
+   */
+  reload(config: MirrorProxyConfig | (() => MirrorProxyConfig | undefined)): boolean;
   /** readyz -> 503, stop accepting, wait for in-flight primaries (bounded), close everything. */
   drain(timeoutMs?: number): Promise<void>;
   /** Closes at once (in-flight requests are cut). */
@@ -190,8 +200,8 @@ interface CopyCtx {
 
 export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOptions = {}): Promise<MirrorProxy> {
   const log = opts.log ?? ((line: string) => console.log(line));
-  const host = opts.host ?? "0.0.0.0";
-  const drainTimeoutDefault = opts.drainTimeoutMs ?? 10000;
+  const host = opts.host ?? DEFAULT_HOST;
+  const drainTimeoutDefault = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   const backoffMs = opts.shadowDownBackoffMs ?? 1000;
 
   let routing: Routing = compileRouting(config);
@@ -516,7 +526,18 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     adminPort,
     metrics,
     compareReport: () => compare?.report,
-    reload(next) {
+    reload(load) {
+      let next: MirrorProxyConfig | undefined;
+      if (typeof load !== "function") next = load;
+      else {
+        try {
+          next = load();
+        } catch (e) {
+          metrics.reload(false);
+          throw e;
+        }
+        if (next === undefined) return false;
+      }
       routing = compileRouting(next);
       for (const pool of pools.values()) {
         pool.maxConns = routing.settings.maxShadowInFlight;
@@ -533,6 +554,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       if ((p.listen !== undefined && p.listen !== config.proxy.listen) || (p.admin !== undefined && p.admin !== config.proxy.admin)) {
         log("mirror-proxy: reload cannot change listen/admin ports; restart to apply them");
       }
+      return true;
     },
     async drain(timeoutMs = drainTimeoutDefault) {
       draining = true;
