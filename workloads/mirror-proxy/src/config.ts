@@ -248,7 +248,6 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
   const problems: ConfigProblem[] = [];
   const virtualServices: VirtualService[] = [];
   const destinationRules: DestinationRule[] = [];
-  const drSubsetsByRule = new Map<DestinationRule, unknown>();
   let proxy: MirrorProxySettings | undefined;
   let proxyLabel = "MirrorProxy";
   let proxyDocs = 0;
@@ -291,7 +290,6 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
         if (!r.success) return void problems.push(...zodProblems(label, r.error, raw, { istio: true }));
         const dr = { name: r.data.metadata.name, namespace: r.data.metadata.namespace, host: r.data.spec.host, subsets: (r.data.spec.subsets ?? []).map((s) => s.name) };
         destinationRules.push(dr);
-        drSubsetsByRule.set(dr, r.data.spec.subsets);
       }
     } else if (kind === "MirrorProxy") {
       proxyDocs++;
@@ -361,7 +359,7 @@ function checkHosts(virtualServices: VirtualService[], problems: ConfigProblem[]
   for (const vs of virtualServices) {
     vs.hosts.forEach((h, i) => {
       const doc = `VirtualService/${vs.name}`;
-      if (!/^(\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)$/.test(h) || (h.includes("/"))) {
+      if (!/^(\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)$/.test(h)) {
         problems.push({ document: doc, path: `spec.hosts[${i}]`, problem: "must be a DNS name, `*` or `*.suffix`", value: h });
         return;
       }

@@ -21,7 +21,6 @@ export interface RequestInfo {
 /** One base URL of an upstream: the key from spec.upstreams (the metrics label) and the parsed URL. */
 export interface Upstream {
   key: string;
-  url: string;
   hostname: string;
   port: number;
   /** Path prefix of the base URL without a trailing slash ("" for none). */
@@ -163,7 +162,6 @@ function parseUpstream(key: string, url: string): Upstream {
   const u = new URL(url);
   return {
     key,
-    url,
     hostname: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
     port: u.port ? Number(u.port) : 80,
     basePath: u.pathname.replace(/\/+$/, ""),
@@ -185,7 +183,8 @@ function compileRoute(vsName: string, route: HTTPRoute, index: number, lookup: (
     let acc = 0;
     const cumulative = dests.map((d) => (acc += d.weight / total));
     pick = (rand) => {
-      for (let i = 0; i < cumulative.length; i++) if (rand < cumulative[i] && dests[i].weight > 0) return dests[i].upstream;
+      // rand >= 0, so the first bound above it belongs to a destination of weight > 0.
+      for (let i = 0; i < cumulative.length; i++) if (rand < cumulative[i]) return dests[i].upstream;
       return dests[dests.length - 1].upstream;
     };
   }
