@@ -2,7 +2,9 @@
  * Latency difference between the shadow and the primary answer to the same request
  * (shadow − primary, in seconds: positive = v2 slower), bucketed for a Prometheus histogram.
  * The buckets are symmetric around 0 because v2 may be faster as well as slower; prom-client
- * accepts negative bucket bounds. Pure: the histogram itself is wired in metrics.ts later.
+ * accepts negative bucket bounds. The histogram is `mirror_proxy_compare_latency_delta_seconds`
+ * in metrics.ts (prom-client does the bucketing); `bucketIndex`/`bucketLabel` state the `le`
+ * semantics it applies to these bounds (for the tests).
  */
 
 /** Upper bounds in seconds, ascending; values above the last one fall in `+Inf`. */

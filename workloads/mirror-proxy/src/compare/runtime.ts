@@ -106,11 +106,6 @@ export class CompareRuntime {
     return this.gate.held;
   }
 
-  /** `GET /compare`. */
-  toJSON(): unknown {
-    return this.report.toJSON();
-  }
-
   /** Called by Comparison once all its parts ended, in a setImmediate. */
   finish(c: Comparison): void {
     try {

@@ -42,7 +42,6 @@ export const CompareSettingsSchema = z.strictObject({
 });
 
 export type CompareSettings = z.infer<typeof CompareSettingsSchema>;
-export type NoiseSettings = z.infer<typeof NoiseSchema>;
 
 export interface CompareValidation {
   /** Undefined when the block is absent (comparison off) or invalid. */
