@@ -2,10 +2,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { nodePortNamed } from "./ingress";
-import { PROXY_PORTS } from "./proxyConfig";
+import { PROXY_NAME, PROXY_PORTS } from "./proxyConfig";
 import { RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY } from "./versionedService";
 
-export const PROXY_NAME = "mirror-proxy";
 /** Where the ConfigMap is mounted; the proxy watches it for updates. */
 export const PROXY_CONFIG_DIR = "/etc/mirror-proxy";
 export const PROXY_CONFIG_FILE = "routing.yaml";

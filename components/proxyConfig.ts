@@ -8,6 +8,8 @@ import { StackConfig } from "./config";
 import { buildStackRoutings, serviceFqdn } from "./routing";
 
 export const PROXY_API_VERSION = "traffic-mirroring/v1";
+/** The proxy's name: its Deployment, Service and ConfigMap, and its MirrorProxy document. */
+export const PROXY_NAME = "mirror-proxy";
 /** Ports of the proxy container: traffic, and admin (metrics, probes). */
 export const PROXY_PORTS = { listen: 8080, admin: 9901 };
 /** Shadow settings the stack renders (the proxy's documented defaults). */
@@ -69,7 +71,7 @@ export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
   const proxyDoc = {
     apiVersion: PROXY_API_VERSION,
     kind: "MirrorProxy",
-    metadata: { name: "mirror-proxy", namespace: config.namespace },
+    metadata: { name: PROXY_NAME, namespace: config.namespace },
     spec: {
       listen: ports.listen,
       admin: ports.admin,

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:f
 import * as path from "node:path";
 import { DEMO_APPS, VERSIONS, type AppName, type DemoApp, type Version } from "../../components/apps.ts";
 import type { StackConfig } from "../../components/config.ts";
-import { primaryReplicas, renderMirrorProxyYaml } from "../../components/proxyConfig.ts";
+import { PROXY_NAME, primaryReplicas, renderMirrorProxyYaml } from "../../components/proxyConfig.ts";
 import { loadStackConfig } from "../../components/stackFiles.ts";
 import {
   hasExited,
@@ -23,7 +23,6 @@ import {
 import { fileSize, readLinesFrom } from "./requestLog.ts";
 import { LOCAL_STACK_STATE_VERSION, removeStateFile, writeStateFile, type LocalStackState } from "./state.ts";
 
-export const PROXY_NAME = "mirror-proxy";
 const START_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 /** How long the proxy lets in-flight requests finish on SIGTERM (below STOP_GRACE_MS). */
