@@ -10,7 +10,7 @@
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { checkCompareRoutes, validateCompareSettings, type CompareSettings } from "./compare/settings.ts";
-import { checkRe2Regex, parseDuration } from "./syntax.ts";
+import { checkRe2Regex, intPercent, nonNegativeInt, parseDuration, positiveInt, str } from "./syntax.ts";
 
 // ---------------------------------------------------------------- schemas
 
@@ -39,8 +39,6 @@ const UNSUPPORTED_ISTIO_FIELDS: Record<string, string> = {
   mirrorPolicy: "mirror policies",
   internalActiveRedirect: "internal redirects",
 };
-
-const str = () => z.string({ error: "must be a string" });
 
 /** Istio StringMatch: exactly one of exact | prefix | regex, or `{}` where presence is meant. */
 const StringMatch = z.strictObject({
@@ -77,7 +75,7 @@ export type HTTPMatchRequest = z.infer<typeof HTTPMatchRequest>;
 
 const HTTPRouteDestination = z.strictObject({
   destination: Destination,
-  weight: z.number().int("must be an integer").min(0, "must be between 0 and 100").max(100, "must be between 0 and 100").optional(),
+  weight: intPercent().optional(),
 });
 
 const HTTPMirrorPolicy = z.strictObject({
@@ -93,8 +91,8 @@ const HTTPRoute = z.strictObject({
   mirror: Destination.optional(),
   mirrorPercentage: Percent.optional(),
   // Deprecated integer form; `mirror_percent` is the proto field name, which Istio also accepts.
-  mirrorPercent: z.number().int("must be an integer").min(0, "must be between 0 and 100").max(100, "must be between 0 and 100").optional(),
-  mirror_percent: z.number().int("must be an integer").min(0, "must be between 0 and 100").max(100, "must be between 0 and 100").optional(),
+  mirrorPercent: intPercent().optional(),
+  mirror_percent: intPercent().optional(),
   mirrors: z.array(HTTPMirrorPolicy).optional(),
 });
 /** A validated route; the proto spelling `mirror_percent` is folded into `mirrorPercent`. */
@@ -132,7 +130,6 @@ const DestinationRuleDoc = z.strictObject({
 });
 
 const port = () => z.number({ error: "must be a port number" }).int("must be an integer").min(0, "must be between 0 and 65535").max(65535, "must be between 0 and 65535");
-const positiveInt = () => z.number({ error: "must be a number" }).int("must be an integer").min(1, "must be at least 1");
 
 const MirrorProxyDoc = z.strictObject({
   apiVersion: z.literal(PROXY_API_VERSION),
@@ -144,8 +141,8 @@ const MirrorProxyDoc = z.strictObject({
     // One base URL, or a list of them (round-robin, e.g. two v1 replicas run locally).
     upstreams: z.record(z.string(), z.union([str(), z.array(str()).min(1, "must list at least one URL")], { error: "must be a URL or a list of URLs" })),
     shadowHostSuffix: str().default("-shadow"),
-    maxShadowInFlight: z.number().int("must be an integer").min(0, "must be at least 0").default(256),
-    maxMirrorBodyBytes: z.number().int("must be an integer").min(0, "must be at least 0").default(1048576),
+    maxShadowInFlight: nonNegativeInt().default(256),
+    maxMirrorBodyBytes: nonNegativeInt().default(1048576),
     shadowTimeoutMs: positiveInt().default(5000),
     // Validated by compare/settings.ts (its problems join this list, with its field paths).
     compare: z.unknown().optional(),

@@ -1,4 +1,10 @@
-/** Small pure parsers for Istio's value syntaxes: RE2 regexes and protobuf durations. */
+/**
+ * Small pure parsers for Istio's value syntaxes (RE2 regexes, protobuf durations) and the zod
+ * building blocks shared by config.ts and compare/settings.ts. They live here, not in
+ * config.ts, because those two modules import each other and both build their schemas at
+ * load time.
+ */
+import { z } from "zod";
 
 interface Translated {
   source: string;
@@ -112,3 +118,13 @@ export function parseDuration(text: string): number | undefined {
   }
   return total;
 }
+
+// ---------------------------------------------------------------- zod building blocks
+// A wrong type is reported by zodProblems (config.ts) as `must be a number` etc. whatever
+// the schema's own type message; the messages below are the ones users see otherwise.
+
+export const str = () => z.string({ error: "must be a string" });
+export const nonNegativeInt = () => z.number({ error: "must be a number" }).int("must be an integer").min(0, "must be at least 0");
+export const positiveInt = () => z.number({ error: "must be a number" }).int("must be an integer").min(1, "must be at least 1");
+/** An integer percent, 0..100 (Istio's route weights and the deprecated `mirrorPercent`). */
+export const intPercent = () => z.number().int("must be an integer").min(0, "must be between 0 and 100").max(100, "must be between 0 and 100");

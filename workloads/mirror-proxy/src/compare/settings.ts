@@ -10,19 +10,18 @@
 import { z } from "zod";
 import { routeId, zodProblems, type ConfigProblem, type VirtualService } from "../config.ts";
 import type { CompareOptions } from "./diff.ts";
+import { nonNegativeInt, positiveInt, str } from "../syntax.ts";
 import { checkJsonPath } from "./jsonPath.ts";
 
 export const ALL_ROUTES = "*";
 // RFC 9110 token characters, lower-case only (Node hands header names over lower-cased).
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
-const str = () => z.string({ error: "must be a string" });
 const headerName = () => str().regex(HEADER_NAME, "must be a lower-case header name");
-const nonNegativeInt = () => z.number({ error: "must be a number" }).int("must be an integer").min(0, "must be at least 0");
 
 const NoiseSchema = z.strictObject({
   samplePercent: z.number({ error: "must be a number" }).min(0, "must be between 0 and 100").max(100, "must be between 0 and 100").default(10),
-  minSamples: z.number({ error: "must be a number" }).int("must be an integer").min(1, "must be at least 1").default(5),
+  minSamples: positiveInt().default(5),
 });
 
 export const CompareSettingsSchema = z.strictObject({
