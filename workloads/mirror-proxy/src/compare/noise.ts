@@ -146,18 +146,29 @@ export class NoiseLearner {
     return this.#route(route).learned;
   }
 
+  /** Learned paths over all routes, each once, in `snapshot()` order (routes by name, then most pairs first). */
+  learnedPaths(): string[] {
+    const out = new Set<string>();
+    for (const [, r] of this.#sortedRoutes()) for (const l of learnedOf(r)) out.add(l.path);
+    return [...out];
+  }
+
   snapshot(): NoiseSnapshot {
     const routes: Record<string, RouteNoise> = {};
-    for (const [name, r] of [...this.#routes].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [name, r] of this.#sortedRoutes()) {
       routes[name] = {
         pairs: r.pairs,
-        learned: [...r.learned].map(([path, pairs]) => ({ path, pairs })).sort((a, b) => b.pairs - a.pairs || a.path.localeCompare(b.path)),
+        learned: learnedOf(r),
         candidates: r.candidates.top(SNAPSHOT_CANDIDATES).map((e) => ({ path: e.key, pairs: e.count })),
         evicted: r.candidates.evictions,
         notLearnedFull: r.notLearnedFull,
       };
     }
     return { minSamples: this.minSamples, routes };
+  }
+
+  #sortedRoutes(): [string, RouteState][] {
+    return [...this.#routes].sort(([a], [b]) => a.localeCompare(b));
   }
 
   #route(route: string): RouteState {
@@ -168,4 +179,9 @@ export class NoiseLearner {
     }
     return r;
   }
+}
+
+/** A route's learned paths, most pairs first, then by path. */
+function learnedOf(r: RouteState): NoisePath[] {
+  return [...r.learned].map(([path, pairs]) => ({ path, pairs })).sort((a, b) => b.pairs - a.pairs || a.path.localeCompare(b.path));
 }

@@ -164,10 +164,7 @@ export class CompareReport {
         merged.set(e.key, m);
       }
     }
-    return [...merged]
-      .map(([key, m]) => pathCount({ key, ...m }))
-      .sort((a, b) => b.count - a.count || a.path.localeCompare(b.path))
-      .slice(0, n);
+    return rankPaths([...merged].map(([key, m]) => pathCount({ key, ...m })), n);
   }
 
   /** Newest first. */
@@ -188,11 +185,7 @@ export class CompareReport {
       const r = this.#routes.get(name)!;
       routes[name] = {
         ...this.totals(name),
-        topDifferences: r.paths
-          .top()
-          .map(pathCount)
-          .sort((a, b) => b.count - a.count || a.path.localeCompare(b.path))
-          .slice(0, this.#topPaths),
+        topDifferences: rankPaths(r.paths.top().map(pathCount), this.#topPaths),
         evictedPaths: r.paths.evictions,
       };
     }
@@ -215,7 +208,7 @@ export class CompareReport {
       const total = skipped.reduce((s, [, n]) => s + n, 0);
       line += `; ${total} skipped (${skipped.map(([reason, n]) => `${reason} ${n}`).join(", ")})`;
     }
-    const learned = this.#noise ? [...new Set(Object.values(this.#noise.snapshot().routes).flatMap((r) => r.learned.map((l) => l.path)))] : [];
+    const learned = this.#noise?.learnedPaths() ?? [];
     if (learned.length > 0) line += `; noise learned: ${learned.slice(0, SUMMARY_TOP).join(", ")}${learned.length > SUMMARY_TOP ? `, +${learned.length - SUMMARY_TOP} more` : ""}`;
     return line;
   }
@@ -228,6 +221,11 @@ export class CompareReport {
     }
     return r;
   }
+}
+
+/** The `n` most frequent paths, ties by path. Sorts `paths` in place. */
+function rankPaths(paths: PathCount[], n: number): PathCount[] {
+  return paths.sort((a, b) => b.count - a.count || a.path.localeCompare(b.path)).slice(0, n);
 }
 
 function pathCount(e: CountEntry): PathCount {
