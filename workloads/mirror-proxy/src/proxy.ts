@@ -546,9 +546,9 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       // Same compare block: keep the learned noise and the report. Changed: start afresh
       // (comparisons in flight finish on the old one, which is then dropped).
       const nc = next.proxy.compare;
+      // (Route selection depends on the route id and `routes` only, so a kept runtime holds for the new routes.)
       if (!nc) compare = undefined;
-      else if (compare && compare.key === settingsKey(nc)) compare.routesChanged();
-      else compare = new CompareRuntime(nc, compareHooks);
+      else if (!compare || compare.key !== settingsKey(nc)) compare = new CompareRuntime(nc, compareHooks);
       metrics.reload(true);
       const p = next.proxy;
       if ((p.listen !== undefined && p.listen !== config.proxy.listen) || (p.admin !== undefined && p.admin !== config.proxy.admin)) {

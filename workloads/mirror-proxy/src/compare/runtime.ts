@@ -63,12 +63,6 @@ export class CompareRuntime {
     this.selects = compileRouteSelector(settings.routes);
   }
 
-  /**
-   * A reload with the same settings keeps this runtime. Nothing to forget: the selection
-   * depends on the route id and `settings.routes` only, so it holds for the new routes too.
-   */
-  routesChanged(): void {}
-
   skip(label: string, reason: SkipReason): void {
     this.report.skip(label, reason);
     this.hooks.skipped(label, reason);
