@@ -1,7 +1,7 @@
 // Child-process bookkeeping for the benchmark: every child is tracked and
 // killed on exit, Ctrl-C or SIGTERM; helpers to wait for a line or a port,
 // and a /proc sampler for peak RSS.
-import type { ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 
@@ -143,7 +143,7 @@ function readStatusKb(pid: number, field: "VmRSS" | "VmHWM"): number | undefined
   }
 }
 
-function childPids(pid: number): number[] {
+export function childPids(pid: number): number[] {
   try {
     return fs
       .readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
@@ -197,6 +197,47 @@ export function sampleRss(pid: number, tree: boolean, intervalMs = 100): { stop(
   };
 }
 
+let clockTicks: number | undefined;
+/** Kernel clock ticks per second (USER_HZ, the unit of /proc/<pid>/stat times). */
+export function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+    const n = Number(r.stdout?.trim());
+    clockTicks = Number.isInteger(n) && n > 0 ? n : 100;
+  }
+  return clockTicks;
+}
+
+/** utime + stime of one process, in clock ticks; undefined when it is gone. */
+function cpuTicks(pid: number): number | undefined {
+  try {
+    // Fields after the ")" of comm: utime is the 12th, stime the 13th.
+    const rest = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time (user + system, /proc/<pid>/stat) used by a set of processes between
+ * start and stop, in ms. `pids()` is asked at both ends (nginx's worker, the
+ * proxy's cluster workers): a process first seen at the end counts from zero;
+ * one gone by the end is lost (a steady server keeps its processes).
+ */
+export function processCpu(pids: () => number[]): { stop(): { ms: number; pids: number[] } } {
+  const start = new Map<number, number>();
+  for (const p of pids()) start.set(p, cpuTicks(p) ?? 0);
+  return {
+    stop() {
+      const end = pids();
+      let ticks = 0;
+      for (const p of end) ticks += (cpuTicks(p) ?? 0) - (start.get(p) ?? 0);
+      return { ms: (ticks * 1000) / ticksPerSecond(), pids: end };
+    },
+  };
+}
+
 /** Stops every tracked child (SIGTERM, then SIGKILL after graceMs). */
 export async function stopAll(graceMs = 3000): Promise<void> {
   await Promise.all([...children].map((c) => stopChild(c, "SIGTERM", graceMs)));
@@ -214,13 +255,8 @@ function cpuSnapshot(pids: number[]): CpuSnapshot {
   const total = f.reduce((a, b) => a + b, 0);
   const perPid = new Map<number, number>();
   for (const pid of pids) {
-    try {
-      // Fields after the ")" of comm: utime is the 12th, stime the 13th.
-      const rest = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-      perPid.set(pid, Number(rest[11]) + Number(rest[12]));
-    } catch {
-      /* gone */
-    }
+    const t = cpuTicks(pid);
+    if (t !== undefined) perPid.set(pid, t);
   }
   // Busy = user + nice + system + steal: irq/softirq (loopback networking) is
   // charged to no process, so it is left out of both sides.

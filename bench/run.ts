@@ -10,10 +10,11 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Command, Option } from "commander";
 import { NGINX_BIN, mirrorMetricLines, nodeFlagsFromDockerfile, proxyConfigYaml } from "./configs.ts";
-import { canConnect, cpuMeter, freePort, installCleanup, sampleRss, stopAll, track } from "./procs.ts";
+import { canConnect, childPids, cpuMeter, freePort, installCleanup, processCpu, sampleRss, stopAll, ticksPerSecond, track } from "./procs.ts";
 import { PROXY_ENTRY_TS, buildProxyJs, nginxMissingReason, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
 import {
   buildRows,
+  cpuPer1k,
   evaluateTargets,
   renderMarkdown,
   renderTargets,
@@ -217,8 +218,10 @@ async function main(): Promise<void> {
       try {
         r = await runCase(c, { opts, proxyEntry, proxyNodeArgs, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows });
         const w = r.wrk!;
+        const perK = cpuPer1k(r);
         console.log(
           `${Math.round(w.rps).toLocaleString("en-US")} req/s, p50 ${w.latencyMs.p50.toFixed(2)} ms, p99 ${w.latencyMs.p99.toFixed(2)} ms` +
+            (perK !== undefined ? `, CPU ${perK.toFixed(0)} ms/1k req` : "") +
             (w.non2xx ? `, ${w.non2xx} non-2xx` : "") +
             (r.peakRssMb !== undefined ? `, peak RSS ${r.peakRssMb.toFixed(1)} MB` : "") +
             (r.cpu && r.cpu.otherPct > 10 ? `, other processes used ${r.cpu.otherPct.toFixed(0)}% CPU` : "") +
@@ -251,7 +254,7 @@ async function main(): Promise<void> {
   const text = renderText(rows);
   const md = renderMarkdown(rows);
   console.log(`\n${text}\n`);
-  console.log("Targets (issue 3):");
+  console.log("Targets (issue 14):");
   console.log(renderTargets(targets));
   const metricsNotes = results.filter((r) => r.mirrorMetrics?.length);
   if (metricsNotes.length) {
@@ -261,6 +264,8 @@ async function main(): Promise<void> {
   const notes = [
     `req/s counts responses with status < 400 only (wrk counts >= 400 as errors; the upstreams only answer 200).`,
     `copies/req = requests received by the shadow / requests received by the primary during the measured run.`,
+    `CPU ms/1k req: user + system time (/proc/<pid>/stat, ${1000 / ticksPerSecond()} ms ticks) of the server under test during the measured run per 1,000 responses; ` +
+      `proxy: its process (and cluster workers); nginx: its worker only (the master does no per-request work). "CPU x nginx" = proxy / nginx in the same shadow case.`,
     `peak RSS: the proxy process (max of VmHWM and VmRSS sampled every 100 ms, fresh process per case); nginx: master + worker, sampled.`,
     `wrk, upstreams and the server under test share ${cpus} core(s); nothing pinned. ` +
       `"other CPU %" = CPU used during the measured run by processes the benchmark did not start (% of all cores): noise.`,
@@ -366,6 +371,8 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
     const before = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
     process.stdout.write(`measuring... `);
     const meter = cpuMeter();
+    // nginx: its worker(s) only; the proxy: its process and any cluster workers.
+    const serverCpu = pid === undefined ? undefined : processCpu(() => (tree ? childPids(pid!) : [pid!, ...childPids(pid!)]));
     const w = await runWrk({
       url,
       connections: load.connections,
@@ -374,6 +381,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
       luaPath: env.luaPath,
     });
     const cpu = meter.stop();
+    const server = serverCpu?.stop();
     const after = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
     const peak = rss?.stop();
     let mirrorMetrics: string[] | undefined;
@@ -391,6 +399,8 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
       wrkRaw: stdout,
       loadAvg1,
       cpu,
+      serverCpuMs: server?.ms,
+      serverCpuPids: server?.pids,
       peakRssMb: peak ? Math.max(peak.peakSampledKb, tree ? 0 : peak.hwmKb) / 1024 : undefined,
       received: {
         primary: after.primary - before.primary,
