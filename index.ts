@@ -5,9 +5,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
 import { DEMO_APPS, demoApp } from "./components/apps";
 import { PROJECT, readStackConfig } from "./components/config";
+import { GatewayApiMirror, renderHttpRoute, routingNeeds } from "./components/gatewayApi";
+import { checkIstioShadowSuffix, Finding } from "./components/gatewayApiSupport";
 import { curlCommand, istioIngressUrl, resolveNodeIp } from "./components/ingress";
 import { gatewayRef, IstioMirror } from "./components/istioMirror";
-import { chooseMesh } from "./components/meshDetect";
+import { checkConfiguredGatewayClass, chooseMesh } from "./components/meshDetect";
 import { minikubeDockerEndpoint } from "./components/minikube";
 import { MirrorProxy } from "./components/mirrorProxy";
 import { DemoNamespace } from "./components/namespace";
@@ -54,13 +56,23 @@ function curlCommands(url: string) {
 
 /** Deploys the data plane `mesh: auto` resolves to (known only once the cluster is asked). */
 async function deploy() {
-  const { mesh, reason } = await chooseMesh(config.mesh);
+  // What HTTPRoutes would ask of a Gateway API controller: auto weighs it, gateway-api checks it.
+  const needs = routingNeeds(buildStackRoutings(config).map(({ routing }) => renderHttpRoute(routing)));
+  const { mesh, reason, gatewayClass } = await chooseMesh(config.mesh, { needs, gatewayClassName: config.gatewayClassName });
   pulumi.log.info(`data plane: ${mesh} (${reason})`);
   const compared = DEMO_APPS.filter((app) => config.apps[app.name].compare).map((app) => app.name);
-  if (mesh === "istio" && compared.length > 0) {
+  if (mesh !== "proxy" && compared.length > 0) {
     // Envoy discards the shadow's answer (istio/istio#22059): only our proxy can compare.
-    pulumi.log.warn(`compare is set for ${compared.join(", ")}, but only the mirror proxy compares answers: ignored with mesh istio`);
+    pulumi.log.warn(`compare is set for ${compared.join(", ")}, but only the mirror proxy compares answers: ignored with mesh ${mesh}`);
   }
+  const gatewayClassName = gatewayClass?.name ?? config.gatewayClassName;
+  if (mesh === "gateway-api" && !gatewayClassName) {
+    throw new pulumi.RunError(`mesh is gateway-api but no GatewayClass is named: pulumi config set ${PROJECT}:gatewayClassName <class>   (kubectl get gatewayclasses)`);
+  }
+  const findings: Finding[] = [];
+  if (mesh === "gateway-api" && !gatewayClass) findings.push(...(await checkConfiguredGatewayClass(gatewayClassName!, needs)));
+  if (mesh === "istio") findings.push(...[checkIstioShadowSuffix(config.istioVersion)].filter((f) => f !== undefined));
+  for (const finding of findings.filter((f) => f.level === "warn")) pulumi.log.warn(finding.message);
 
   const namespace = new DemoNamespace("demo", { name: config.namespace, istioInjection: mesh === "istio" });
   for (const app of DEMO_APPS) {
@@ -68,7 +80,7 @@ async function deploy() {
       app,
       namespace: namespace.name,
       image: image(app.name, config.apps[app.name].image),
-      perVersionServices: mesh === "proxy",
+      perVersionServices: mesh !== "istio",
       primaryReplicas: primaryReplicas(mesh === "proxy" && config.apps[app.name].compare),
     });
   }
@@ -78,6 +90,9 @@ async function deploy() {
     const routings = buildStackRoutings(config, [gatewayRef(config.namespace)]).map(({ routing }) => routing);
     new IstioMirror("mirror", { namespace: namespace.name, routings });
     ingressUrl = istioIngressUrl(nodeIp);
+  } else if (mesh === "gateway-api") {
+    const routings = buildStackRoutings(config).map(({ routing }) => routing);
+    ingressUrl = new GatewayApiMirror("mirror", { namespace: namespace.name, gatewayClassName: gatewayClassName!, routings, nodeIp }).ingressUrl;
   } else {
     const proxy = new MirrorProxy("mirror-proxy", {
       namespace: namespace.name,

@@ -7,8 +7,8 @@ import { APP_NAMES, AppName, demoApp } from "./apps";
 
 export const PROJECT = "traffic-mirroring";
 
-/** Data planes: Istio's sidecars/gateway, our own mirror proxy, or detect. */
-export const MESHES = ["istio", "proxy", "auto"] as const;
+/** Data planes: Istio's sidecars/gateway, our own mirror proxy, Gateway API HTTPRoutes, or detect. */
+export const MESHES = ["istio", "proxy", "auto", "gateway-api"] as const;
 export type Mesh = (typeof MESHES)[number];
 
 /** Defaults; Pulumi.yaml declares the same values (a test keeps them equal). */
@@ -29,6 +29,8 @@ export interface RawStackConfig {
   mirrorCookie?: unknown;
   nodeIp?: unknown;
   proxyImage?: unknown;
+  gatewayClassName?: unknown;
+  istioVersion?: unknown;
   /** JSON text of the `apps` object (set with `pulumi config set --path`). */
   apps?: unknown;
 }
@@ -53,11 +55,16 @@ export interface StackConfig {
   nodeIp?: string;
   /** A ready-made mirror-proxy image instead of building `workloads/mirror-proxy`. */
   proxyImage?: string;
+  /** GatewayClass of the Gateway (mesh gateway-api); with auto, the only class considered. */
+  gatewayClassName?: string;
+  /** The cluster's Istio version, when known: compatibility warnings (e.g. 1.28+ and `-shadow`). */
+  istioVersion?: string;
   apps: Record<AppName, AppSettings>;
 }
 
 const PERCENT_ALLOWED = "a number from 0 to 100, decimals allowed (e.g. 0.5)";
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const HOST = /^(\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/;
 const COOKIE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)=([!#$%&'()*+\-./0-9:<=>?@A-Z[\]^_`a-z{|}~]*)$/;
 
@@ -101,6 +108,8 @@ const rawSchema = z.object({
   mirrorCookie: z.string().regex(COOKIE, { error: "a cookie as name=value, e.g. user=test" }).optional(),
   nodeIp: z.string().regex(/^[A-Za-z0-9.:-]+$/, { error: "an IP address or host name" }).optional(),
   proxyImage: z.string().min(1, { error: "an image reference" }).optional(),
+  gatewayClassName: z.string().regex(DNS_SUBDOMAIN, { error: "a GatewayClass name (a DNS subdomain, e.g. istio or eg)" }).optional(),
+  istioVersion: z.string().regex(/^v?\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.-]+)?$/, { error: "an Istio version such as 1.28.1" }).optional(),
   apps: appsSchema.optional(),
 });
 
@@ -186,6 +195,8 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
     mirrorCookie: { name: cookieName, value: cookieValue },
     ...(data.nodeIp ? { nodeIp: data.nodeIp } : {}),
     ...(data.proxyImage ? { proxyImage: data.proxyImage } : {}),
+    ...(data.gatewayClassName ? { gatewayClassName: data.gatewayClassName } : {}),
+    ...(data.istioVersion ? { istioVersion: data.istioVersion } : {}),
     apps,
   };
 }
@@ -202,6 +213,8 @@ export function readStackConfig(config = new pulumi.Config(PROJECT)): StackConfi
     mirrorCookie: get("mirrorCookie"),
     nodeIp: get("nodeIp"),
     proxyImage: get("proxyImage"),
+    gatewayClassName: get("gatewayClassName"),
+    istioVersion: get("istioVersion"),
     apps: get("apps"),
   };
   try {

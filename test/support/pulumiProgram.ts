@@ -24,6 +24,8 @@ export const T = {
   gateway: "kubernetes:networking.istio.io/v1:Gateway",
   destinationRule: "kubernetes:networking.istio.io/v1:DestinationRule",
   virtualService: "kubernetes:networking.istio.io/v1:VirtualService",
+  gatewayApiGateway: "kubernetes:gateway.networking.k8s.io/v1:Gateway",
+  httpRoute: "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
   image: "docker:index/image:Image",
 };
 
@@ -50,8 +52,17 @@ type MockOptions = {
   /** Ports of istio-system/istio-ingressgateway in the mocked cluster. */
   ingressPorts?: Array<{ name: string; port: number; nodePort?: number }>;
   /** How `mesh: auto` decides; by default the mocked cluster serves Istio's CRD. */
-  detectMesh?: () => Promise<{ mesh: "istio" | "proxy"; reason: string }>;
+  detectMesh?: (input?: any) => Promise<{ mesh: "istio" | "proxy" | "gateway-api"; reason: string; gatewayClass?: { name: string; controllerName: string } }>;
+  /** mesh gateway-api: the GatewayClasses of the mocked cluster (name -> controller); default: istio's. */
+  gatewayClasses?: Record<string, string>;
+  /** What the mocked cluster writes into the Gateway's status.addresses; default none. */
+  gatewayAddresses?: string[];
+  /** Ports of the Gateway's own Service `<gateway>-<class>`; default one named http with MOCK_GATEWAY_NODE_PORT. */
+  gatewayServicePorts?: Array<{ name: string; port: number; nodePort?: number }>;
 };
+
+/** Node port of the Gateway API Gateway's Service in the mocked cluster. */
+export const MOCK_GATEWAY_NODE_PORT = 31080;
 
 /** Node port the mocked API server gives NodePort Services that ask for none. */
 export const MOCK_ALLOCATED_NODE_PORT = 30999;
@@ -97,6 +108,15 @@ export async function runProgram(config: Record<string, string>, options: MockOp
           if (args.type === "kubernetes:core/v1:Service" && args.id === "istio-system/istio-ingressgateway") {
             return { id: args.id, state: { spec: { type: "LoadBalancer", ports: ingressPorts } } };
           }
+          // `Service.get` of the Gateway API Gateway's Service.
+          if (args.type === "kubernetes:core/v1:Service" && args.id) {
+            const ports = options.gatewayServicePorts ?? [{ name: "http", port: 80, nodePort: MOCK_GATEWAY_NODE_PORT }];
+            return { id: args.id, state: { spec: { type: "LoadBalancer", ports } } };
+          }
+          if (args.type === "kubernetes:gateway.networking.k8s.io/v1:Gateway") {
+            const addresses = (options.gatewayAddresses ?? []).map((value) => ({ type: "IPAddress", value }));
+            return { id: `${args.name}-id`, state: { ...args.inputs, status: { addresses } } };
+          }
           return { id: `${args.name}-id`, state: serverState(args.type, args.inputs) };
         },
         call(args) {
@@ -113,7 +133,12 @@ export async function runProgram(config: Record<string, string>, options: MockOp
 
     const detectMesh =
       options.detectMesh ?? (async () => ({ mesh: "istio" as const, reason: "the mocked cluster serves the CRD" }));
-    require("../../components/meshDetect").setMeshDetector(detectMesh);
+    const meshDetect = require("../../components/meshDetect");
+    meshDetect.setMeshDetector(detectMesh);
+    const classes = options.gatewayClasses ?? { istio: "istio.io/gateway-controller" };
+    meshDetect.setGatewayClassLookup(async (name: string) =>
+      classes[name] ? { name, controllerName: classes[name], accepted: true } : undefined,
+    );
     const program = require("../../index");
     // Settle every export together, so one failing apply leaves no other rejection unhandled.
     const entries = Object.entries(program);

@@ -1,4 +1,4 @@
-// Real Kubernetes and Istio schemas (kubernetes-models, @kubernetes-models/istio)
+// Real Kubernetes, Istio and Gateway API schemas (kubernetes-models, @kubernetes-models/istio, @kubernetes-models/gateway-api)
 // for the objects the program renders, keyed by kind.
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
@@ -8,6 +8,8 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBu
 import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
 import { Gateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway";
 import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
+import { Gateway as GatewayApiGateway } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway";
+import { HTTPRoute } from "@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute";
 import type { ProgramRun } from "./pulumiProgram";
 
 // (typed loosely: node10 resolution cannot see the models' ESM-only base types)
@@ -20,6 +22,8 @@ const MODELS: Record<string, new (data: any) => any> = {
   "networking.istio.io/v1/Gateway": Gateway,
   "networking.istio.io/v1/DestinationRule": DestinationRule,
   "networking.istio.io/v1/VirtualService": VirtualService,
+  "gateway.networking.k8s.io/v1/Gateway": GatewayApiGateway,
+  "gateway.networking.k8s.io/v1/HTTPRoute": HTTPRoute,
 };
 
 /** Validates one object (apiVersion, kind, metadata, spec/data); false when no schema is known. */
