@@ -105,7 +105,7 @@ async function report(p: MirrorProxy = proxy): Promise<CompareReportJSON> {
 }
 
 /** Comparisons done (compared + skipped) on `route`, from the metrics. */
-const done = (p: MirrorProxy, route: string) => metric(p, "mirror_proxy_compare_total", { route });
+const done = async (p: MirrorProxy, route: string) => (await metric(p, "mirror_proxy_compare_compared_total", { route })) + (await metric(p, "mirror_proxy_compare_skipped_total", { route }));
 const settle = (p: MirrorProxy, route: string, n: number) => waitFor(async () => (await done(p, route)) >= n, 5000, `${n} comparisons on ${route}`);
 
 describe("what /compare reports", () => {
@@ -114,7 +114,8 @@ describe("what /compare reports", () => {
     await settle(proxy, "app/all", 3);
     const r = await report();
     expect(r.routes["app/all"]).toMatchObject({ compared: 3, match: 3, mismatch: 0, mismatchRate: 0 });
-    expect(await metric(proxy, "mirror_proxy_compare_total", { route: "app/all", result: "match" })).toBe(3);
+    expect(await metric(proxy, "mirror_proxy_compare_compared_total", { route: "app/all" })).toBe(3);
+    expect(await metric(proxy, "mirror_proxy_compare_differing_total", { route: "app/all" })).toBe(0);
     expect(await metric(proxy, "mirror_proxy_compare_latency_delta_seconds_count", { route: "app/all" })).toBe(3);
   });
 
@@ -144,7 +145,7 @@ describe("what /compare reports", () => {
     ]);
     expect(r.topDifferences.map((d) => d.path)).toEqual(expect.arrayContaining(["status", "$.error", "headers.x-api-version", "$[*].rating", "$[*].year"]));
     expect(r.topDifferences.find((d) => d.path === "$[*].rating")?.count).toBe(1); // once per comparison
-    expect(await metric(proxy, "mirror_proxy_compare_total", { route: "app/all", result: "mismatch" })).toBe(3);
+    expect(await metric(proxy, "mirror_proxy_compare_differing_total", { route: "app/all" })).toBe(3);
   });
 
   test("a non-JSON body differs by length and hash", async () => {
@@ -176,8 +177,8 @@ describe("what /compare reports", () => {
     await settle(proxy, "app/all", before + 2);
     const r = await report();
     expect(r.routes["app/all"].skipped).toMatchObject({ body_too_large: 1, content_encoding: 1 });
-    expect(await metric(proxy, "mirror_proxy_compare_total", { route: "app/all", result: "skipped", reason: "body_too_large" })).toBe(1);
-    expect(await metric(proxy, "mirror_proxy_compare_total", { route: "app/all", result: "skipped", reason: "content_encoding" })).toBe(1);
+    expect(await metric(proxy, "mirror_proxy_compare_skipped_total", { route: "app/all", reason: "body_too_large" })).toBe(1);
+    expect(await metric(proxy, "mirror_proxy_compare_skipped_total", { route: "app/all", reason: "content_encoding" })).toBe(1);
   });
 
   test("HEAD: the declared length of an absent body is no reason to skip", async () => {

@@ -4,7 +4,7 @@
  * Map lookup instead of prom-client's label hashing.
  */
 import { LATENCY_DELTA_BUCKETS } from "./compare/compareStats.ts";
-import type { SkipReason } from "./compare/report.ts";
+import { SKIP_REASONS, type SkipReason } from "./compare/report.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "./prom.ts";
 
 export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout";
@@ -32,6 +32,28 @@ function cached<T>(make: (key: string) => T): (key: string) => T {
   };
 }
 
+/** Increments one series; a child bound to its labels once (no label hashing per event). */
+export interface CounterChild {
+  inc(value?: number): void;
+}
+
+/**
+ * The comparison series of one route (the compare label, see compare/runtime.ts), bound
+ * once per label for the life of the process: the hot path increments children directly.
+ */
+export interface CompareRouteMetrics {
+  /** Copies sampled for comparison; each ends compared or skipped. */
+  mirrored: CounterChild;
+  compared: CounterChild;
+  /** Compared answers that differ, net of ignorePaths and learned noise. */
+  differing: CounterChild;
+  skipped: Record<SkipReason, CounterChild>;
+  /** Copies whose shadow gave no complete answer (connect error, reset, timeout, down) or answered 5xx. */
+  shadowErrors: CounterChild;
+  /** Shadow minus primary, both until the answer was complete (seconds; negative = v2 faster). */
+  latencyDelta: { observe(seconds: number): void };
+}
+
 export interface ProxyMetrics {
   registry: Registry;
   request(route: string, status: number): void;
@@ -43,11 +65,8 @@ export interface ProxyMetrics {
   copyFailed(upstream: string, reason: FailReason): void;
   shadowResponse(upstream: string, status: number, seconds: number): void;
   reload(ok: boolean): void;
-  /** One compared answer pair (`route` is the compare label, see compare/runtime.ts). */
-  compared(route: string, result: "match" | "mismatch"): void;
-  compareSkipped(route: string, reason: SkipReason): void;
-  /** Shadow minus primary, both until the answer was complete (seconds; negative = v2 faster). */
-  compareLatencyDelta(route: string, seconds: number): void;
+  /** The comparison series of a route, created (every one at 0) on the first call for that label. */
+  compareRoute(route: string): CompareRouteMetrics;
 }
 
 export function createMetrics(gauges: { primaryInFlight: () => number; shadowInFlight: () => number; compareInFlight: () => number }): ProxyMetrics {
@@ -64,7 +83,11 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const shadowResponses = new Counter({ name: "mirror_proxy_shadow_responses_total", help: "Shadow responses (drained and discarded), by status class.", labelNames: ["upstream", "code_class"], registers: [registry] });
   const shadowDuration = new Histogram({ name: "mirror_proxy_shadow_duration_seconds", help: "Shadow latency until the response was fully drained.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
   const reloads = new Counter({ name: "mirror_proxy_config_reloads_total", help: "Config reloads, by result (success, failure).", labelNames: ["result"], registers: [registry] });
-  const compares = new Counter({ name: "mirror_proxy_compare_total", help: "Sampled shadow answers compared with the primary's, by route and result (match, mismatch, skipped); skips carry a reason (body_too_large, in_flight_limit, shadow_failed, primary_failed, content_encoding, noise_warmup).", labelNames: ["route", "result", "reason"], registers: [registry] });
+  const cmpMirrored = new Counter({ name: "mirror_proxy_compare_mirrored_total", help: "Mirror copies sampled for comparison on a compared route; each ends compared or skipped (coverage = compared / mirrored).", labelNames: ["route"], registers: [registry] });
+  const cmpCompared = new Counter({ name: "mirror_proxy_compare_compared_total", help: "Shadow answers compared with the primary's.", labelNames: ["route"], registers: [registry] });
+  const cmpDiffering = new Counter({ name: "mirror_proxy_compare_differing_total", help: "Compared shadow answers that differ from the primary's, net of ignored paths and learned noise.", labelNames: ["route"], registers: [registry] });
+  const cmpSkipped = new Counter({ name: "mirror_proxy_compare_skipped_total", help: `Copies sampled for comparison but not compared, by reason (${SKIP_REASONS.join(", ")}).`, labelNames: ["route", "reason"], registers: [registry] });
+  const cmpShadowErrors = new Counter({ name: "mirror_proxy_compare_shadow_errors_total", help: "Copies sampled for comparison whose shadow gave no complete answer (connect error, reset, timeout, down) or answered 5xx.", labelNames: ["route"], registers: [registry] });
   const compareDelta = new Histogram({ name: "mirror_proxy_compare_latency_delta_seconds", help: "Shadow minus primary latency to the same request, each until its answer was complete (negative: the shadow was faster).", labelNames: ["route"], buckets: [...LATENCY_DELTA_BUCKETS], registers: [registry] });
   new Gauge({ name: "mirror_proxy_compare_in_flight", help: "Comparisons holding answers (bounded by compare.maxInFlight).", registers: [registry], collect() { this.set(gauges.compareInFlight()); } });
   new Gauge({ name: "mirror_proxy_requests_in_flight", help: "Primary requests in flight.", registers: [registry], collect() { this.set(gauges.primaryInFlight()); } });
@@ -78,15 +101,20 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const failC = cached((k) => failed.labels(...(k.split("\0") as [string, string])));
   const shadowC = cached((u) => CLASSES.map((c) => shadowResponses.labels(u, c)));
   const shadowL = cached((u) => shadowDuration.labels(u));
-  const compareC = cached((k) => {
-    const [route, result] = k.split("\0");
-    return compares.labels({ route, result });
+  // Every series of a route is created at 0 (inc(0), zero()), so rates and ratios exist before the first event.
+  const zeroed = (c: CounterChild) => (c.inc(0), c);
+  const compareRoute = cached((route): CompareRouteMetrics => {
+    compareDelta.zero({ route });
+    return {
+      mirrored: zeroed(cmpMirrored.labels(route)),
+      compared: zeroed(cmpCompared.labels(route)),
+      differing: zeroed(cmpDiffering.labels(route)),
+      skipped: Object.fromEntries(SKIP_REASONS.map((reason) => [reason, zeroed(cmpSkipped.labels(route, reason))])) as Record<SkipReason, CounterChild>,
+      shadowErrors: zeroed(cmpShadowErrors.labels(route)),
+      latencyDelta: compareDelta.labels(route),
+    };
   });
-  const skipC = cached((k) => {
-    const [route, reason] = k.split("\0");
-    return compares.labels({ route, result: "skipped", reason });
-  });
-  const deltaH = cached((route) => compareDelta.labels(route));
+
 
   return {
     registry,
@@ -102,8 +130,6 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
       shadowL(u).observe(s);
     },
     reload: (ok) => reloads.labels(ok ? "success" : "failure").inc(),
-    compared: (route, result) => compareC(`${route}\0${result}`).inc(),
-    compareSkipped: (route, reason) => skipC(`${route}\0${reason}`).inc(),
-    compareLatencyDelta: (route, s) => deltaH(route).observe(s),
+    compareRoute,
   };
 }

@@ -6,12 +6,13 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import os from "node:os";
 import { callableUrl, pathOf } from "../../shared/http-service.ts";
 import { MIRROR_MARKER_HEADER, MIRROR_MARKER_VALUE } from "../../shared/mirror.ts";
 import type { MirrorProxyConfig } from "./config.ts";
 import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
 import type { CompareReport } from "./compare/report.ts";
-import { compareLabel, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
+import { compareLabel, compareLabelsOf, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
 import { CONNECT_ERRORS, ShadowPool, type Copy, type Outcome } from "./shadow.ts";
 import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
@@ -33,6 +34,8 @@ export interface StartOptions {
   drainTimeoutMs?: number;
   /** How long a shadow whose connect failed is skipped (default 1 s). */
   shadowDownBackoffMs?: number;
+  /** This proxy's name in `/compare/stats` (merged across replicas); default the host name (the pod's name in Kubernetes). */
+  replica?: string;
 }
 
 export interface MirrorProxy {
@@ -214,8 +217,17 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   let compare: CompareRuntime | undefined;
 
   const metrics = createMetrics({ primaryInFlight: () => primaryInFlight, shadowInFlight: () => shadowInFlight, compareInFlight: () => compare?.inFlight ?? 0 });
-  const compareHooks: CompareHooks = { compared: metrics.compared, skipped: metrics.compareSkipped, latencyDelta: metrics.compareLatencyDelta };
-  if (config.proxy.compare) compare = new CompareRuntime(config.proxy.compare, compareHooks);
+  const compareHooks: CompareHooks = { routeMetrics: metrics.compareRoute };
+  const replica = opts.replica ?? os.hostname();
+  // The series of every label the config can compare exist from the start (at 0), so coverage and rates are defined before traffic.
+  const compareFor = (c: MirrorProxyConfig, keep: CompareRuntime | undefined): CompareRuntime | undefined => {
+    const settings = c.proxy.compare;
+    if (!settings) return undefined;
+    const rt = keep !== undefined && keep.key === settingsKey(settings) ? keep : new CompareRuntime(settings, compareHooks);
+    rt.prebind(compareLabelsOf(c, rt.selects));
+    return rt;
+  };
+  compare = compareFor(config, undefined);
 
   // Per upstream origin (host:port), kept across reloads so a reload that keeps an upstream
   // keeps its warm connections: the primary's keep-alive agent, and the shadow pool (shadow.ts,
@@ -268,7 +280,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     if (pool.downUntil !== 0) {
       // Down: skip until the back-off ends, then let exactly one copy probe.
       if (pool.probing || Date.now() < pool.downUntil) {
-        leg?.dropped("shadow_failed");
+        leg?.dropped("shadow_failed", true);
         return metrics.copyDropped(up.key, "shadow_down");
       }
       pool.probing = true;
@@ -467,11 +479,11 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     const path = pathOf(req.url);
     if (path === "/healthz") return plain(res, 200, "ok\n");
     if (path === "/readyz") return ready && !draining ? plain(res, 200, "ready\n") : plain(res, 503, draining ? "draining\n" : "not ready\n");
-    if (path === "/compare" || path === "/compare/summary") {
+    if (path === "/compare" || path === "/compare/summary" || path === "/compare/stats") {
       const cr = compare;
       if (!cr) return plain(res, 404, "comparison is off: add a compare block to the MirrorProxy spec (see the README)\n");
       if (path === "/compare/summary") return plain(res, 200, `${cr.report.summaryLine()}\n`);
-      const body = JSON.stringify(cr.report.toJSON(), null, 2);
+      const body = JSON.stringify(path === "/compare/stats" ? cr.report.toStats(replica) : cr.report.toJSON(), null, 2);
       res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
       res.end(body);
       return;
@@ -545,10 +557,8 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
       // Same compare block: keep the learned noise and the report. Changed: start afresh
       // (comparisons in flight finish on the old one, which is then dropped).
-      const nc = next.proxy.compare;
       // (Route selection depends on the route id and `routes` only, so a kept runtime holds for the new routes.)
-      if (!nc) compare = undefined;
-      else if (!compare || compare.key !== settingsKey(nc)) compare = new CompareRuntime(nc, compareHooks);
+      compare = compareFor(next, compare);
       metrics.reload(true);
       const p = next.proxy;
       if ((p.listen !== undefined && p.listen !== config.proxy.listen) || (p.admin !== undefined && p.admin !== config.proxy.admin)) {

@@ -7,17 +7,22 @@
  * holds at most `maxDifferences` cut values (see diff.ts).
  */
 import { BoundedCounter, type CountEntry } from "./boundedCounts.ts";
+import { bucketIndex, LATENCY_DELTA_BUCKETS } from "./compareStats.ts";
 import type { CompareResult, Difference } from "./diff.ts";
+import { normalizeIndices } from "./jsonPath.ts";
 import type { NoiseLearner, NoiseSnapshot } from "./noise.ts";
+import { STATS_FORMAT, type CompareStats, type PathExample, type RouteStats } from "./stats.ts";
 
 /** Why a sampled request was not compared (the `reason` label of `skipped`). */
-export type SkipReason =
-  | "body_too_large" // one of the answers was above maxBodyBytes
-  | "in_flight_limit" // maxInFlight comparisons already held
-  | "shadow_failed" // the copy got no complete answer (dropped, connect error, timeout, reset)
-  | "primary_failed" // the primary got no complete answer (error, timeout, client abort)
-  | "content_encoding" // an answer is compressed (content-encoding); not decoded for comparison
-  | "noise_warmup"; // noise learning on and the route has fewer than minSamples primary pairs yet
+export const SKIP_REASONS = [
+  "body_too_large", // one of the answers was above maxBodyBytes
+  "in_flight_limit", // maxInFlight comparisons already held
+  "shadow_failed", // the copy got no complete answer (dropped, connect error, timeout, reset)
+  "primary_failed", // the primary got no complete answer (error, timeout, client abort)
+  "content_encoding", // an answer is compressed (content-encoding); not decoded for comparison
+  "noise_warmup", // noise learning on and the route has fewer than minSamples primary pairs yet
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
 
 export interface RequestSummary {
   method: string;
@@ -88,15 +93,45 @@ const SUMMARY_TOP = 5;
 const MAX_REQUEST_CHARS = 300;
 const MAX_HOST_CHARS = 255;
 
-interface RouteState {
-  match: number;
-  mismatch: number;
-  skipped: Map<string, number>;
-  paths: BoundedCounter;
+/**
+ * One route's counts. The runtime binds it once per compared copy (`CompareReport.route`)
+ * and counts on it directly; `/compare` and `/compare/stats` read it.
+ */
+export class RouteTally {
+  match = 0;
+  mismatch = 0;
+  /** Copies sampled for comparison (each ends compared or skipped). */
+  mirrored = 0;
+  /** Shadow gave no complete answer, or answered 5xx. */
+  shadowErrors = 0;
+  readonly skipped = new Map<string, number>();
+  readonly paths: BoundedCounter;
+  /** Latency delta per bucket of LATENCY_DELTA_BUCKETS (+Inf last), with sum and count. */
+  readonly deltaCounts = new Array<number>(LATENCY_DELTA_BUCKETS.length + 1).fill(0);
+  deltaSum = 0;
+
+  constructor(maxPaths: number) {
+    this.paths = new BoundedCounter(maxPaths, "overestimate");
+  }
+
+  skip(reason: SkipReason): void {
+    this.skipped.set(reason, (this.skipped.get(reason) ?? 0) + 1);
+  }
+
+  latencyDelta(seconds: number): void {
+    this.deltaCounts[bucketIndex(seconds)]++;
+    this.deltaSum += seconds;
+  }
+
+  get deltaCount(): number {
+    let n = 0;
+    for (const c of this.deltaCounts) n += c;
+    return n;
+  }
 }
 
 export class CompareReport {
-  readonly #routes = new Map<string, RouteState>();
+  readonly #routes = new Map<string, RouteTally>();
   readonly #ring: (MismatchRecord | undefined)[];
   #ringNext = 0;
   readonly #maxPaths: number;
@@ -114,7 +149,11 @@ export class CompareReport {
 
   /** Records one finished comparison. */
   record(route: string, request: RequestSummary, outcome: CompareResult): void {
-    const r = this.#route(route);
+    this.recordOn(this.route(route), route, request, outcome);
+  }
+
+  /** `record` on a tally already bound (`route(label)`). */
+  recordOn(r: RouteTally, route: string, request: RequestSummary, outcome: CompareResult): void {
     if (outcome.result === "match") {
       r.match++;
       return;
@@ -135,8 +174,7 @@ export class CompareReport {
 
   /** Records a sampled request that was not compared, and why. */
   skip(route: string, reason: SkipReason): void {
-    const r = this.#route(route);
-    r.skipped.set(reason, (r.skipped.get(reason) ?? 0) + 1);
+    this.route(route).skip(reason);
   }
 
   totals(route?: string): CompareTotals {
@@ -213,13 +251,59 @@ export class CompareReport {
     return line;
   }
 
-  #route(route: string): RouteState {
+  /** The tally of a route (created on first use; the runtime binds it once per copy). */
+  route(route: string): RouteTally {
     let r = this.#routes.get(route);
     if (!r) {
-      r = { match: 0, mismatch: 0, skipped: new Map(), paths: new BoundedCounter(this.#maxPaths, "overestimate") };
+      r = new RouteTally(this.#maxPaths);
       this.#routes.set(route, r);
     }
     return r;
+  }
+
+  /**
+   * The mergeable form (`GET /compare/stats`, see stats.ts): exact counts per route, the
+   * latency-delta buckets, the top paths each with the newest example the ring still holds,
+   * the newest mismatch, and the learned noise. `replica` names this proxy (its pod).
+   */
+  toStats(replica: string): CompareStats {
+    // Newest example per route and normalized path, from the ring (newest first).
+    const examples = new Map<string, PathExample>();
+    const newest = new Map<string, MismatchRecord>();
+    for (const rec of this.lastMismatches()) {
+      if (!newest.has(rec.route)) newest.set(rec.route, rec);
+      for (const difference of rec.differences) {
+        const key = `${rec.route}\0${normalizeIndices(difference.path)}`;
+        if (!examples.has(key)) examples.set(key, { time: rec.time, request: rec.request, host: rec.host, difference });
+      }
+    }
+    const noise = this.#noise?.snapshot();
+    const routes: Record<string, RouteStats> = {};
+    for (const name of [...this.#routes.keys()].sort()) {
+      const r = this.#routes.get(name)!;
+      const skipped: Record<string, number> = {};
+      for (const [reason, n] of [...r.skipped].sort(([a], [b]) => a.localeCompare(b))) skipped[reason] = n;
+      const topDifferences = rankPaths(r.paths.top().map(pathCount), this.#topPaths).map((p) => {
+        const example = examples.get(`${name}\0${p.path}`);
+        return { path: p.path, count: p.count, overcount: p.overcount ?? 0, ...(example ? { example } : {}) };
+      });
+      const learnedOn = noise?.routes[noiseRoute(name)];
+      const last = newest.get(name);
+      routes[name] = {
+        mirrored: r.mirrored,
+        compared: r.match + r.mismatch,
+        differing: r.mismatch,
+        skipped,
+        shadowErrors: r.shadowErrors,
+        latencyDelta: { counts: [...r.deltaCounts], sum: r.deltaSum, count: r.deltaCount },
+        topDifferences,
+        evictedPaths: r.paths.evictions,
+        noiseLearned: learnedOn ? learnedOn.learned.map((l) => l.path) : [],
+        noisePairs: learnedOn?.pairs ?? 0,
+        ...(last ? { lastMismatch: { time: last.time, request: last.request, host: last.host, differences: last.differences, omitted: last.omitted } } : {}),
+      };
+    }
+    return { format: STATS_FORMAT, replicas: [replica], latencyDeltaBuckets: [...LATENCY_DELTA_BUCKETS], routes };
   }
 }
 
@@ -230,6 +314,12 @@ function rankPaths(paths: PathCount[], n: number): PathCount[] {
 
 function pathCount(e: CountEntry): PathCount {
   return e.overcount > 0 ? { path: e.key, count: e.count, overcount: e.overcount } : { path: e.key, count: e.count };
+}
+
+/** Noise is learned per route id; a copy's label is `<route id> -> <upstream>` with several mirrors. */
+function noiseRoute(label: string): string {
+  const arrow = label.indexOf(" -> ");
+  return arrow < 0 ? label : label.slice(0, arrow);
 }
 
 function cut(s: string, max: number): string {

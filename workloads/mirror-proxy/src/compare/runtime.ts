@@ -11,19 +11,26 @@
  * is released after the comparison ran, so at most `maxInFlight` comparisons hold answers.
  */
 import { isReadMethod } from "../../../shared/http-service.ts";
+import { resolveUpstreamKey, routeId, type MirrorProxyConfig } from "../config.ts";
 import { AnswerCapture } from "../shadow.ts";
 import { BodyCapture, declaredTooLarge, InFlightGate } from "./capture.ts";
 import { latencyDeltaSeconds } from "./compareStats.ts";
 import { compareAnswers, compileCompareOptions, type Answer, type CompiledCompareOptions } from "./diff.ts";
 import { NoiseLearner, noiseLearningOptions, shouldSampleNoise } from "./noise.ts";
-import { CompareReport, type RequestSummary, type SkipReason } from "./report.ts";
+import type { CompareRouteMetrics } from "../metrics.ts";
+import { CompareReport, type RequestSummary, type RouteTally, type SkipReason } from "./report.ts";
 import { compareOptionsFrom, compileRouteSelector, type CompareSettings } from "./settings.ts";
 
 /** What a comparison reports besides the report itself (the Prometheus side). */
 export interface CompareHooks {
-  compared(route: string, result: "match" | "mismatch"): void;
-  skipped(route: string, reason: SkipReason): void;
-  latencyDelta(route: string, seconds: number): void;
+  /** The pre-bound series of a compare label (created once per label, see metrics.ts). */
+  routeMetrics(route: string): CompareRouteMetrics;
+}
+
+/** A compare label's report tally and Prometheus series, looked up once per compared copy. */
+export interface BoundRoute {
+  readonly tally: RouteTally;
+  readonly metrics: CompareRouteMetrics;
 }
 
 /** The settings as one string: equal strings = unchanged settings (a reload keeps what was learned). */
@@ -39,6 +46,20 @@ export function compareLabel(routeId: string, mirrorCount: number, mirrorKey: st
   return mirrorCount > 1 ? `${routeId} -> ${mirrorKey}` : routeId;
 }
 
+/** Every compare label a config can produce on the routes `selects` picks (to bind their series up front). */
+export function compareLabelsOf(config: MirrorProxyConfig, selects: (routeId: string) => boolean): string[] {
+  const labels: string[] = [];
+  for (const vs of config.virtualServices) {
+    vs.http.forEach((r, i) => {
+      const id = routeId(vs.name, r, i);
+      if (!selects(id)) return;
+      const targets = r.mirror ? [r.mirror] : (r.mirrors ?? []).map((m) => m.destination);
+      for (const d of targets) labels.push(compareLabel(id, targets.length, resolveUpstreamKey(config.proxy.upstreams, d) ?? d.host));
+    });
+  }
+  return labels;
+}
+
 export class CompareRuntime {
   readonly settings: CompareSettings;
   readonly key: string;
@@ -50,6 +71,7 @@ export class CompareRuntime {
   readonly hooks: CompareHooks;
   /** Whether a route id's copies are compared: a function of the id and `settings.routes` only, compiled once per config. */
   readonly selects: (routeId: string) => boolean;
+  readonly #bound = new Map<string, BoundRoute>();
 
   constructor(settings: CompareSettings, hooks: CompareHooks) {
     this.settings = settings;
@@ -63,9 +85,23 @@ export class CompareRuntime {
     this.selects = compileRouteSelector(settings.routes);
   }
 
+  /** The tally and series of a compare label (one Map lookup once bound). */
+  bind(label: string): BoundRoute {
+    let b = this.#bound.get(label);
+    if (b === undefined) {
+      b = { tally: this.report.route(label), metrics: this.hooks.routeMetrics(label) };
+      this.#bound.set(label, b);
+    }
+    return b;
+  }
+
+  /** Binds the labels a config can produce up front, so their series exist (at 0) before any traffic. */
+  prebind(labels: Iterable<string>): void {
+    for (const l of labels) this.bind(l);
+  }
+
   skip(label: string, reason: SkipReason): void {
-    this.report.skip(label, reason);
-    this.hooks.skipped(label, reason);
+    skipOn(this.bind(label), reason);
   }
 
   /** Noise learning is on for this request's method: a second primary copy may be sampled and warm-up applies. */
@@ -88,11 +124,16 @@ export class CompareRuntime {
    * counts them as skipped (`in_flight_limit`) and returns undefined when the gate is full.
    */
   begin(routeId: string, labels: string[], request: RequestSummary, noiseCopy: boolean): Comparison | undefined {
+    const bound = labels.map((l) => this.bind(l));
+    for (const b of bound) {
+      b.tally.mirrored++;
+      b.metrics.mirrored.inc();
+    }
     if (!this.gate.tryAcquire()) {
-      for (const l of labels) this.skip(l, "in_flight_limit");
+      for (const b of bound) skipOn(b, "in_flight_limit");
       return undefined;
     }
-    return new Comparison(this, routeId, labels, request, noiseCopy);
+    return new Comparison(this, routeId, labels, bound, request, noiseCopy);
   }
 
   /** Comparisons holding answers now. */
@@ -112,7 +153,10 @@ export class CompareRuntime {
   #finish(c: Comparison): void {
     const p = c.primary;
     if (p.failed) {
-      for (const leg of c.legs) this.skip(leg.label, "primary_failed");
+      for (const leg of c.legs) {
+        if (leg.shadowError) shadowErrorOn(leg.bound);
+        skipOn(leg.bound, "primary_failed");
+      }
       return;
     }
     const primary: Answer | undefined = p.tooLarge ? undefined : { status: p.status, headers: p.headers, body: p.body.body() ?? EMPTY };
@@ -125,25 +169,41 @@ export class CompareRuntime {
     }
     const warmingUp = this.#learnsFrom(c.request.method) && noise!.pairs(c.routeId) < noise!.minSamples;
     for (const leg of c.legs) {
+      const b = leg.bound;
       if (!leg.ok) {
-        this.skip(leg.label, leg.failure ?? "shadow_failed");
+        if (leg.shadowError) shadowErrorOn(b);
+        skipOn(b, leg.failure ?? "shadow_failed");
         continue;
       }
-      this.hooks.latencyDelta(leg.label, latencyDeltaSeconds(p.ms, leg.ms));
+      if (leg.capture.status >= 500) shadowErrorOn(b);
+      const delta = latencyDeltaSeconds(p.ms, leg.ms);
+      b.tally.latencyDelta(delta);
+      b.metrics.latencyDelta.observe(delta);
       const shadow = leg.answer();
-      if (!primary || !shadow) this.skip(leg.label, "body_too_large");
-      else if (encoded || isEncoded(leg.capture.headers["content-encoding"])) this.skip(leg.label, "content_encoding");
-      else if (warmingUp) this.skip(leg.label, "noise_warmup");
+      if (!primary || !shadow) skipOn(b, "body_too_large");
+      else if (encoded || isEncoded(leg.capture.headers["content-encoding"])) skipOn(b, "content_encoding");
+      else if (warmingUp) skipOn(b, "noise_warmup");
       else {
         const r = compareAnswers(primary, shadow, this.options, noise?.noiseFor(c.routeId));
-        this.report.record(leg.label, c.request, r);
-        this.hooks.compared(leg.label, r.result);
+        this.report.recordOn(b.tally, leg.label, c.request, r);
+        b.metrics.compared.inc();
+        if (r.result === "mismatch") b.metrics.differing.inc();
       }
     }
   }
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function skipOn(b: BoundRoute, reason: SkipReason): void {
+  b.tally.skip(reason);
+  b.metrics.skipped[reason].inc();
+}
+
+function shadowErrorOn(b: BoundRoute): void {
+  b.tally.shadowErrors++;
+  b.metrics.shadowErrors.inc();
+}
 
 function isEncoded(v: string | string[] | number | undefined): boolean {
   if (v === undefined) return false;
@@ -174,16 +234,21 @@ export class PrimaryPart {
 /** One copy of the request (a shadow copy, or the noise copy to the primary's destination). */
 export class Leg {
   readonly label: string;
+  /** The label's tally and series (unused for the noise copy, which is never reported as a v2 copy). */
+  readonly bound: BoundRoute;
   readonly capture: AnswerCapture;
   readonly #c: Comparison;
   /** 0 not sent yet, 1 in flight, 2 ended. */
   #state = 0;
   ok = false;
   failure: SkipReason | undefined;
+  /** The shadow failed (sent and no complete answer, or down): counted as a shadow error. */
+  shadowError = false;
   ms = 0;
 
-  constructor(c: Comparison, label: string, maxBytes: number) {
+  constructor(c: Comparison, bound: BoundRoute, label: string, maxBytes: number) {
     this.#c = c;
+    this.bound = bound;
     this.label = label;
     this.capture = new AnswerCapture(maxBytes);
   }
@@ -202,15 +267,20 @@ export class Leg {
     if (this.#state === 2) return;
     this.#state = 2;
     this.ok = response;
+    this.shadowError = !response;
     this.ms = ms;
     this.#c.partEnded();
   }
 
-  /** The copy was never sent (dropped before leaving, or the request was abandoned). */
-  dropped(reason: SkipReason): void {
+  /**
+   * The copy was never sent (dropped before leaving, or the request was abandoned);
+   * `shadowError` when the shadow itself is the reason (it is down).
+   */
+  dropped(reason: SkipReason, shadowError = false): void {
     if (this.#state === 2) return;
     this.#state = 2;
     this.failure = reason;
+    this.shadowError = shadowError;
     this.#c.partEnded();
   }
 
@@ -231,14 +301,16 @@ export class Comparison {
   readonly noiseLeg: Leg | undefined;
   #pending: number;
 
-  constructor(runtime: CompareRuntime, routeId: string, labels: string[], request: RequestSummary, noiseCopy: boolean) {
+  /** `bound[i]` is `labels[i]`'s tally and series (CompareRuntime.bind). */
+  constructor(runtime: CompareRuntime, routeId: string, labels: string[], bound: BoundRoute[], request: RequestSummary, noiseCopy: boolean) {
     const max = runtime.settings.maxBodyBytes;
     this.runtime = runtime;
     this.routeId = routeId;
     this.request = request;
     this.primary = new PrimaryPart(max);
-    this.legs = labels.map((l) => new Leg(this, l, max));
-    this.noiseLeg = noiseCopy ? new Leg(this, routeId, max) : undefined;
+    this.legs = labels.map((l, i) => new Leg(this, bound[i], l, max));
+    // The noise copy is never reported as a v2 copy; its `bound` is only there to keep Leg's type simple.
+    this.noiseLeg = noiseCopy ? new Leg(this, bound[0], routeId, max) : undefined;
     this.#pending = 1 + this.legs.length + (noiseCopy ? 1 : 0);
   }
 
