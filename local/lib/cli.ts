@@ -51,7 +51,7 @@ function httpUrl(value: string): string {
 }
 
 /** Runs commander on `args` (the user's flags, without node and the script). */
-function parseWith<T>(program: Command, args: readonly string[], write: (text: string) => void): T {
+export function parseWith<T>(program: Command, args: readonly string[], write: (text: string) => void): T {
   program
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr: write, outputError: () => undefined })
