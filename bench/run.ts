@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Command, Option } from "commander";
+import { profileFiles, sharesOfFiles } from "./profile-shares.ts";
 import { NGINX_BIN, mirrorMetricLines, nodeFlagsFromDockerfile, proxyConfigYaml } from "./configs.ts";
 import { canConnect, childPids, cpuMeter, freePort, installCleanup, processCpu, sampleRss, stopAll, ticksPerSecond, track } from "./procs.ts";
 import { PROXY_ENTRY_TS, buildProxyJs, nginxMissingReason, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
@@ -38,6 +39,7 @@ interface Options {
   proxyNodeArgs?: string;
   quietWait: number;
   rounds: number;
+  profile?: string;
 }
 
 function positive(name: string) {
@@ -66,6 +68,7 @@ function parseOptions(): Options {
         .default("js"),
     )
     .option("--proxy-entry <file>", "run this proxy entry point instead (overrides --proxy-build)")
+    .option("--profile <dir>", "write a V8 CPU profile of the proxy per case (node --cpu-prof) into dir, and print its CPU shares by part")
     .option("--proxy-node-args <args>", "node flags for the proxy process, space-separated (default: those of the CMD in workloads/mirror-proxy/Dockerfile)")
     .parse();
   return program.opts<Options>();
@@ -201,6 +204,9 @@ async function main(): Promise<void> {
   // case, then round 2...), and the round least disturbed by other processes
   // is kept: a cheap defence on a shared machine.
   const best = new Map<string, CaseResult>();
+  // --profile: the profiles this run wrote (a case's file is named after it, and its round with --rounds).
+  const profiled = new Set<string>();
+  if (opts.profile) fs.mkdirSync(opts.profile, { recursive: true });
   const allRounds: CaseResult[] = [];
   for (let round = 1; round <= opts.rounds; round++) {
     for (const [i, c] of cases.entries()) {
@@ -216,7 +222,13 @@ async function main(): Promise<void> {
       process.stdout.write(`${head}: starting... `);
       let r: CaseResult;
       try {
-        r = await runCase(c, { opts, proxyEntry, proxyNodeArgs, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows });
+        let nodeArgs = proxyNodeArgs;
+        if (opts.profile && c.kind === "proxy") {
+          const name = `${c.id}${opts.rounds > 1 ? `-r${round}` : ""}.cpuprofile`;
+          nodeArgs = [...proxyNodeArgs, "--cpu-prof", `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=${name}`];
+          profiled.add(path.join(opts.profile, name));
+        }
+        r = await runCase(c, { opts, proxyEntry, proxyNodeArgs: nodeArgs, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows });
         const w = r.wrk!;
         const perK = cpuPer1k(r);
         console.log(
@@ -256,6 +268,15 @@ async function main(): Promise<void> {
   console.log(`\n${text}\n`);
   console.log("Targets (issue 14):");
   console.log(renderTargets(targets));
+  let profileDoc = "";
+  if (opts.profile) {
+    const files = profileFiles([opts.profile]).filter((f) => profiled.has(f));
+    if (files.length) {
+      const table = sharesOfFiles(files);
+      console.log(`\nProxy CPU by part (node --cpu-prof, self time; profiles in ${opts.profile}):\n${table}`);
+      profileDoc = `\n\n## Proxy CPU by part\n\nSelf time of each sample, attributed to the first frame from the leaf up that belongs to a part (bench/profile.ts); profiles in \`${opts.profile}\`. The profiler's overhead is in the CPU column of these cases.\n\n${table}`;
+    } else console.log(`\n--profile: no profile was written into ${opts.profile}`);
+  }
   const metricsNotes = results.filter((r) => r.mirrorMetrics?.length);
   if (metricsNotes.length) {
     console.log("\nProxy mirror metrics at the end of each case (non-zero):");
@@ -280,6 +301,7 @@ async function main(): Promise<void> {
     `(\`-1c\` rows: 1 connection, 1 thread, <= 3 s). Proxy: ${proxyDesc}.\n\n` +
     `${md}\n\n## Targets\n\n| status | target | measured |\n|---|---|---|\n` +
     targets.map((t) => `| ${t.status} | ${t.name} | ${t.measured} |`).join("\n") +
+    profileDoc +
     `\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
   const json = JSON.stringify({ startedAt, machine, options: opts, proxy: proxyDesc, results, allRounds: opts.rounds > 1 ? allRounds : undefined, rows, targets, notes }, null, 2);
   for (const [file, body] of [
