@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { nodePortNamed } from "./ingress";
 import { PROXY_NAME, PROXY_PORTS } from "./proxyConfig";
+import { PROXY_SCALING_DEFAULTS, ProxyAutoscaler, proxyResources, type ProxyScaling } from "./proxyAutoscaler";
 import { RESTRICTED_CONTAINER_SECURITY, RESTRICTED_POD_SECURITY } from "./versionedService";
 
 /** Where the ConfigMap is mounted; the proxy watches it for updates. */
@@ -17,8 +18,10 @@ export interface MirrorProxyArgs {
   image: pulumi.Input<string>;
   /** The routing file: Istio VirtualService/DestinationRule + MirrorProxy documents. */
   routingYaml: string;
-  /** Proxy pods; at least 2 so a disruption never takes the ingress down. */
-  replicas?: number;
+  /** Autoscaling bounds, target and workers per pod (sizes requests/limits; see proxyAutoscaler.ts). */
+  scaling?: ProxyScaling;
+  /** Some app is compared: memory and CPU are sized for comparing. */
+  compare?: boolean;
 }
 
 /** Short content hash of the routing: a change rolls the proxy pods. */
@@ -29,7 +32,7 @@ export function configChecksum(routingYaml: string): string {
 /**
  * Our mirror proxy as the ingress when Istio is absent: ConfigMap with the
  * routing, a Deployment of at least 2 replicas with probes on the admin port,
- * a PodDisruptionBudget, and a NodePort Service.
+ * a HorizontalPodAutoscaler (CPU) for it, a PodDisruptionBudget, and a NodePort Service.
  */
 export class MirrorProxy extends pulumi.ComponentResource {
   readonly serviceName: pulumi.Output<string>;
@@ -38,7 +41,9 @@ export class MirrorProxy extends pulumi.ComponentResource {
   constructor(name: string, args: MirrorProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("traffic-mirroring:proxy:MirrorProxy", name, {}, opts);
     const labels = { app: PROXY_NAME };
-    const replicas = Math.max(2, args.replicas ?? 2);
+    const scaling = args.scaling ?? PROXY_SCALING_DEFAULTS;
+    // The HPA owns the replica count once created; Pulumi sets the first one only.
+    const replicas = Math.max(2, scaling.minReplicas);
 
     const configMap = new k8s.core.v1.ConfigMap(
       PROXY_NAME,
@@ -73,17 +78,14 @@ export class MirrorProxy extends pulumi.ComponentResource {
                   name: PROXY_NAME,
                   image: args.image,
                   imagePullPolicy: "IfNotPresent",
-                  args: ["--config", `${PROXY_CONFIG_DIR}/${PROXY_CONFIG_FILE}`],
+                  args: ["--config", `${PROXY_CONFIG_DIR}/${PROXY_CONFIG_FILE}`, ...(scaling.workers > 1 ? ["--workers", String(scaling.workers)] : [])],
                   ports: [
                     { name: "http", containerPort: PROXY_PORTS.listen, protocol: "TCP" },
                     { name: "admin", containerPort: PROXY_PORTS.admin, protocol: "TCP" },
                   ],
                   readinessProbe: { ...adminProbe("/readyz"), periodSeconds: 5, failureThreshold: 2 },
                   livenessProbe: { ...adminProbe("/healthz"), initialDelaySeconds: 5, periodSeconds: 10 },
-                  resources: {
-                    requests: { cpu: "50m", memory: "64Mi" },
-                    limits: { cpu: "1", memory: "160Mi" },
-                  },
+                  resources: proxyResources(scaling, args.compare ?? false),
                   securityContext: RESTRICTED_CONTAINER_SECURITY,
                   volumeMounts: [{ name: "routing", mountPath: PROXY_CONFIG_DIR, readOnly: true }],
                   // Let the Service drop the pod before the proxy stops accepting.
@@ -95,9 +97,11 @@ export class MirrorProxy extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this },
+      { parent: this, ignoreChanges: ["spec.replicas"] },
     );
+    new ProxyAutoscaler(PROXY_NAME, { namespace: args.namespace, deploymentName: PROXY_NAME, labels, scaling }, { parent: this });
 
+    // minAvailable 1 of at least 2 replicas (the HPA's minimum): a node drain can always evict one.
     new k8s.policy.v1.PodDisruptionBudget(
       PROXY_NAME,
       {

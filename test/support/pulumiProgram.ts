@@ -21,6 +21,7 @@ export const T = {
   service: "kubernetes:core/v1:Service",
   configMap: "kubernetes:core/v1:ConfigMap",
   pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  hpa: "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
   gateway: "kubernetes:networking.istio.io/v1:Gateway",
   destinationRule: "kubernetes:networking.istio.io/v1:DestinationRule",
   virtualService: "kubernetes:networking.istio.io/v1:VirtualService",

@@ -5,6 +5,7 @@ import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Service } from "kubernetes-models/v1/Service";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler";
 import { DestinationRule } from "@kubernetes-models/istio/networking.istio.io/v1/DestinationRule";
 import { Gateway } from "@kubernetes-models/istio/networking.istio.io/v1/Gateway";
 import { VirtualService } from "@kubernetes-models/istio/networking.istio.io/v1/VirtualService";
@@ -19,6 +20,7 @@ const MODELS: Record<string, new (data: any) => any> = {
   "v1/ConfigMap": ConfigMap,
   "apps/v1/Deployment": Deployment,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
   "networking.istio.io/v1/Gateway": Gateway,
   "networking.istio.io/v1/DestinationRule": DestinationRule,
   "networking.istio.io/v1/VirtualService": VirtualService,

@@ -122,8 +122,8 @@ describe("mesh: proxy", () => {
 
   test("every rendered object, and every document of the routing file, passes its schema", () => {
     const validated = validateAll(run);
-    // namespace, 4 Deployments + proxy, 2 + 4 + 1 Services, ConfigMap, PDB
-    expect(validated).toBe(15);
+    // namespace, 4 Deployments + proxy, 2 + 4 + 1 Services, ConfigMap, PDB, HPA
+    expect(validated).toBe(16);
     const routingDocs = docsOf(routingYaml(run)) as Array<Record<string, any>>;
     // 2 DestinationRules + 2 VirtualServices have schemas; the MirrorProxy document is ours.
     expect(routingDocs.filter((doc) => validateObject(doc))).toHaveLength(4);
