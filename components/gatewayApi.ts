@@ -9,7 +9,10 @@ import { PROJECT } from "./config";
 import { GATEWAY_NAME } from "./istioMirror";
 import { nodePortNamed } from "./ingress";
 import { RoutingNeed } from "./gatewayApiSupport";
-import { AppRouting, Destination, HttpRoute } from "./routing";
+import { AppRouting, buildStackRoutings, Destination, HttpRoute } from "./routing";
+import { DEMO_APPS, VERSIONS } from "./apps";
+import { StackConfig } from "./config";
+import { mirrorProxyDocument, PROXY_PORTS, UpstreamLocator } from "./proxyConfig";
 
 export const GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
 /** The Gateway's one listener. */
@@ -221,6 +224,19 @@ export function routingNeeds(routes: GatewayApiHttpRoute[]): Set<RoutingNeed> {
     }
   }
   return needs;
+}
+
+/**
+ * The mirror proxy's routing file in Gateway API form: the stack's HTTPRoutes (as
+ * mesh gateway-api applies them) and the MirrorProxy document, upstreams keyed
+ * `<app>-<version>:<port>` as the backendRefs name them.
+ */
+export function renderGatewayApiProxyDocuments(input: { config: StackConfig; upstreams: UpstreamLocator; ports?: { listen: number; admin: number } }): object[] {
+  const routes = buildStackRoutings(input.config).map(({ routing }) => renderHttpRoute(routing));
+  const upstreams = Object.fromEntries(
+    DEMO_APPS.flatMap((app) => VERSIONS.map((version) => [`${app.name}-${version}:${app.servicePort}`, input.upstreams(app, version)])),
+  );
+  return [...routes, mirrorProxyDocument(input.config.namespace, upstreams, input.ports ?? PROXY_PORTS)];
 }
 
 /** An address a user's machine can reach: an IPv4 or IPv6 literal (not an in-cluster host name). */

@@ -67,20 +67,24 @@ export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
       VERSIONS.map((version) => [`${serviceFqdn(app.name, config.namespace)}/${version}`, input.upstreams(app, version)]),
     ),
   );
-  const ports = input.ports ?? PROXY_PORTS;
-  const proxyDoc = {
+  const proxyDoc = mirrorProxyDocument(config.namespace, upstreams, input.ports, comparedRoutes.length > 0 ? compare : undefined);
+  return [...routingDocs, proxyDoc];
+}
+
+/** The MirrorProxy document: ports, where each upstream key lives, shadow defaults, optional compare block. */
+export function mirrorProxyDocument(namespace: string, upstreams: Record<string, string | string[]>, ports = PROXY_PORTS, compare?: object) {
+  return {
     apiVersion: PROXY_API_VERSION,
     kind: "MirrorProxy",
-    metadata: { name: PROXY_NAME, namespace: config.namespace },
+    metadata: { name: PROXY_NAME, namespace },
     spec: {
       listen: ports.listen,
       admin: ports.admin,
       upstreams,
       ...PROXY_SHADOW_DEFAULTS,
-      ...(comparedRoutes.length > 0 ? { compare } : {}),
+      ...(compare ? { compare } : {}),
     },
   };
-  return [...routingDocs, proxyDoc];
 }
 
 /** The routing file as multi-document YAML. */

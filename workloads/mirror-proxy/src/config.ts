@@ -11,6 +11,7 @@ import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { checkCompareRoutes, validateCompareSettings, type CompareSettings } from "./compare/settings.ts";
 import { checkRe2Regex, intPercent, nonNegativeInt, parseDuration, positiveInt, str } from "./syntax.ts";
+import { checkHttpRoute, compareView, GATEWAY_API_VERSIONS, parseHttpRouteDoc, UNSUPPORTED_GATEWAY_FIELDS, type GatewayHttpRoute } from "./httpRoute.ts";
 
 // ---------------------------------------------------------------- schemas
 
@@ -177,6 +178,8 @@ export interface MirrorProxySettings {
 }
 export interface MirrorProxyConfig {
   virtualServices: VirtualService[];
+  /** Gateway API HTTPRoutes (httpRoute.ts), served beside the VirtualServices. */
+  httpRoutes: GatewayHttpRoute[];
   destinationRules: DestinationRule[];
   proxy: MirrorProxySettings;
 }
@@ -245,6 +248,7 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
   const problems: ConfigProblem[] = [];
   const virtualServices: VirtualService[] = [];
   const destinationRules: DestinationRule[] = [];
+  const httpRoutes: GatewayHttpRoute[] = [];
   let proxy: MirrorProxySettings | undefined;
   let proxyLabel = "MirrorProxy";
   let proxyDocs = 0;
@@ -303,14 +307,16 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
       const compare = validateCompareSettings(rawCompare, label, "spec.compare");
       problems.push(...compare.problems);
       proxy = compare.settings ? { ...spec, compare: compare.settings } : spec;
+    } else if (kind === "HTTPRoute") {
+      parseHttpRouteDocument(label, obj, httpRoutes, problems);
     } else {
-      problems.push({ document: label, path: "kind", problem: "unsupported kind: expected VirtualService, DestinationRule or MirrorProxy", value: kind });
+      problems.push({ document: label, path: "kind", problem: "unsupported kind: expected VirtualService, DestinationRule, HTTPRoute or MirrorProxy", value: kind });
     }
   });
 
   if (proxyDocs === 0) problems.push({ document: "MirrorProxy", path: "", problem: `missing: the file needs one document with apiVersion ${PROXY_API_VERSION}, kind MirrorProxy` });
   if (proxyDocs > 1) problems.push({ document: "MirrorProxy", path: "", problem: `must appear once (got ${proxyDocs} documents)` });
-  if (virtualServices.length === 0 && problems.length === 0) problems.push({ document: "VirtualService", path: "", problem: "missing: the file needs at least one VirtualService" });
+  if (virtualServices.length === 0 && httpRoutes.length === 0 && problems.length === 0) problems.push({ document: "VirtualService", path: "", problem: "missing: the file needs at least one VirtualService or HTTPRoute" });
 
   if (proxy) checkUpstreamUrls(proxy, problems);
   for (const dr of destinationRules) {
@@ -322,17 +328,33 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
   }
   checkHosts(virtualServices, problems);
   for (const vs of virtualServices) checkVirtualService(vs, destinationRules, proxy, problems);
-  if (proxy?.compare) problems.push(...checkCompareRoutes(proxy.compare, virtualServices, proxyLabel));
+  for (const route of httpRoutes) {
+    const found: { path: string; problem: string; value?: unknown }[] = [];
+    checkHttpRoute(route, proxy?.upstreams, found);
+    problems.push(...found.map((f) => ({ document: `HTTPRoute/${route.name}`, ...f })));
+  }
+  if (proxy?.compare) problems.push(...checkCompareRoutes(proxy.compare, [...virtualServices, ...compareView(httpRoutes)], proxyLabel));
 
   if (problems.length > 0 || !proxy) throw new ConfigError(problems);
-  return { virtualServices, destinationRules, proxy };
+  return { virtualServices, destinationRules, httpRoutes, proxy };
+}
+
+/** An HTTPRoute document (httpRoute.ts validates it): pushed to `into`, or its problems to `problems`. */
+function parseHttpRouteDocument(label: string, obj: Record<string, unknown>, into: GatewayHttpRoute[], problems: ConfigProblem[]): void {
+  if (!GATEWAY_API_VERSIONS.includes(String(obj.apiVersion))) {
+    problems.push({ document: label, path: "apiVersion", problem: `must be one of ${GATEWAY_API_VERSIONS.join(", ")}`, value: obj.apiVersion });
+    return;
+  }
+  const { route, error } = parseHttpRouteDoc(obj);
+  if (error) problems.push(...zodProblems(label, error, obj, { gatewayApi: true }));
+  else if (route) into.push(route);
 }
 
 function checkUpstreamUrls(proxy: MirrorProxySettings, problems: ConfigProblem[]): void {
   for (const [key, value] of Object.entries(proxy.upstreams)) {
     const path = `spec.upstreams.${key}`;
-    if (!/^[A-Za-z0-9*.-]+(\/[A-Za-z0-9_.-]+)?$/.test(key)) {
-      problems.push({ document: "MirrorProxy", path, problem: "key must be `host` or `host/subset`", value: key });
+    if (!/^[A-Za-z0-9*.-]+(\/[A-Za-z0-9_.-]+|:\d{1,5})?$/.test(key)) {
+      problems.push({ document: "MirrorProxy", path, problem: "key must be `host`, `host/subset` or (for HTTPRoute backends) `service:port`", value: key });
     }
     if (typeof value === "string") checkUpstreamUrl(path, value, problems);
     else value.forEach((url, i) => checkUpstreamUrl(`${path}[${i}]`, url, problems));
@@ -461,6 +483,8 @@ export interface ZodProblemOptions {
   at?: string;
   /** Name unknown Istio fields the proxy knows but does not implement (Istio documents only). */
   istio?: boolean;
+  /** The same for Gateway API fields (HTTPRoute documents). */
+  gatewayApi?: boolean;
 }
 
 /**
@@ -474,8 +498,8 @@ export function zodProblems(document: string, error: z.ZodError, raw: unknown, o
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
         const path = [...issue.path, key];
-        const why = options.istio ? UNSUPPORTED_ISTIO_FIELDS[key] : undefined;
-        const problem = why ? `not supported by mirror-proxy (Istio ${why})` : "unknown field";
+        const why = options.istio ? UNSUPPORTED_ISTIO_FIELDS[key] : options.gatewayApi ? UNSUPPORTED_GATEWAY_FIELDS[key] : undefined;
+        const problem = why ? `not supported by mirror-proxy (${options.istio ? "Istio" : "Gateway API"} ${why})` : "unknown field";
         out.push({ document, path: formatPath(path, at), problem, value: valueAt(raw, path) });
       }
       continue;
