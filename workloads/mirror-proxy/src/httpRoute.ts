@@ -12,7 +12,7 @@
  * is refused with one problem naming the field.
  */
 import { z } from "zod";
-import { checkRe2Regex, parseDuration, str } from "./syntax.ts";
+import { checkRe2Regex, compileRe2, parseDuration, str } from "./syntax.ts";
 
 export const GATEWAY_API_VERSIONS = ["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"];
 
@@ -269,6 +269,14 @@ export function checkHttpRoute(route: GatewayHttpRoute, upstreams: Record<string
         if (f.type !== "RequestHeaderModifier" && f.type !== "ResponseHeaderModifier") add(`${p}.backendRefs[${j}].filters[${k}].type`, "per-backend filters: only RequestHeaderModifier and ResponseHeaderModifier are supported", f.type);
       });
     });
+    // Until the routing model carries route actions, these filters would be ignored: refused instead.
+    (rule.filters ?? []).forEach((f, j) => {
+      if (f.type !== "RequestMirror" && f.type !== "CORS" && f.type !== "ExtensionRef" && f.type !== "ExternalAuth") add(`${p}.filters[${j}].type`, "not served by this proxy version yet (only RequestMirror)", f.type);
+    });
+    (rule.backendRefs ?? []).forEach((b, j) => {
+      if (b.filters && b.filters.length > 0) add(`${p}.backendRefs[${j}].filters`, "not served by this proxy version yet", b.filters.length);
+    });
+    if ((rule.backendRefs ?? []).length > 0 && (rule.backendRefs ?? []).every((b) => b.weight === 0)) add(`${p}.backendRefs`, "every weight is 0 (Gateway API answers 500): not served by this proxy version yet");
     if (rule.timeouts?.request !== undefined && parseDuration(rule.timeouts.request) === undefined) add(`${p}.timeouts.request`, "must be a duration like 1s, 500ms or 1m", rule.timeouts.request);
   });
 }
@@ -393,4 +401,84 @@ export function compareView(routes: readonly GatewayHttpRoute[]) {
       return { ...(rule.name ? { name: rule.name } : {}), route: [] as { destination: { host: string } }[], ...(mirrors.length > 0 ? { mirrors } : {}) };
     }),
   }));
+}
+
+// ---------------------------------------------------------------- into the proxy's routing
+
+/** `<HTTPRoute>/<rule name or index>`: the metrics label and a `spec.compare.routes` entry. */
+export function gatewayRouteId(route: GatewayHttpRoute, rule: GatewayRule, index: number): string {
+  return `${route.name}/${rule.name ?? index}`;
+}
+
+function escapeRe2(literal: string): string {
+  return literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+type Test = (v: string | undefined) => boolean;
+
+function valueTest(type: "Exact" | "RegularExpression", value: string): Test {
+  if (type === "Exact") return (v) => v === value;
+  const re = compileRe2(value);
+  return (v) => v !== undefined && re.test(v);
+}
+
+/** PathPrefix is element-wise: `/a` matches `/a`, `/a/`, `/a/b`, not `/ab`; a trailing `/` in the value is ignored. */
+function pathTest(path: GatewayRouteMatch["path"]): Test | undefined {
+  if (!path) return undefined;
+  if (path.type === "Exact") return (v) => v === path.value;
+  if (path.type === "RegularExpression") return valueTest("RegularExpression", path.value);
+  const p = path.value.replace(/\/+$/, "");
+  if (p === "") return undefined; // `/`: every path
+  return (v) => v !== undefined && v.startsWith(p) && (v.length === p.length || v.charCodeAt(p.length) === 47 /* / */);
+}
+
+export interface GatewayRequest {
+  path: string;
+  method: string;
+  query: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** One Gateway API match as a predicate: every condition AND'd; header names case-insensitive. */
+export function compileGatewayMatch(m: GatewayRouteMatch | undefined): (req: GatewayRequest, q: { params?: URLSearchParams }) => boolean {
+  const conds: Array<(req: GatewayRequest, q: { params?: URLSearchParams }) => boolean> = [];
+  const path = pathTest(m?.path);
+  if (path) conds.push((r) => path(r.path));
+  if (m?.method) {
+    const method = m.method;
+    conds.push((r) => r.method === method);
+  }
+  for (const h of m?.headers ?? []) {
+    const name = h.name.toLowerCase();
+    const t = valueTest(h.type, h.value);
+    conds.push((r) => {
+      const v = r.headers[name];
+      return t(Array.isArray(v) ? v.join(",") : v);
+    });
+  }
+  for (const qp of m?.queryParams ?? []) {
+    const t = valueTest(qp.type, qp.value);
+    conds.push((r, q) => {
+      if (r.query === "") return false;
+      q.params ??= new URLSearchParams(r.query);
+      const v = q.params.get(qp.name);
+      return t(v === null ? undefined : v);
+    });
+  }
+  if (conds.length === 0) return () => true;
+  return (r, q) => {
+    for (const c of conds) if (!c(r, q)) return false;
+    return true;
+  };
+}
+
+/** A mirror's share in percent: `fraction` as numerator / denominator, `percent`, else 100. */
+export function mirrorPercent(m: NonNullable<GatewayFilter["requestMirror"]>): number {
+  if (m.fraction) return (m.fraction.numerator / m.fraction.denominator) * 100;
+  return m.percent ?? 100;
+}
+
+/** A rule's timeouts.request in ms; 0 = none. */
+export function ruleTimeoutMs(rule: GatewayRule): number {
+  return rule.timeouts?.request ? (parseDuration(rule.timeouts.request) ?? 0) : 0;
 }

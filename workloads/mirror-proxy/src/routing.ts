@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { resolveUpstreamKey, routeId, type Destination, type HTTPMatchRequest, type HTTPRoute, type MirrorProxyConfig, type MirrorProxySettings, type StringMatch } from "./config.ts";
 import { compileRe2, parseDuration } from "./syntax.ts";
+import { backendUpstreamKey, compileGatewayMatch, gatewayRouteId, mirrorPercent, orderGatewayRoutes, ruleTimeoutMs, type GatewayHttpRoute } from "./httpRoute.ts";
 
 /** What routing looks at in a request. `host` is lower-case with the port stripped. */
 export interface RequestInfo {
@@ -236,8 +237,48 @@ export function compileRouting(config: MirrorProxyConfig): Routing {
       }
     }
   }
+  addGatewayRoutes(routing, config.httpRoutes ?? [], upstreams);
   routing.wildcardHosts.sort((a, b) => b.suffix.length - a.suffix.length);
   return routing;
+}
+
+/**
+ * HTTPRoutes (httpRoute.ts) served beside the VirtualServices: per hostname key one route
+ * list in Gateway API's precedence order, so first-match selection gives Gateway API's choice.
+ * A host a VirtualService already serves keeps the VirtualService.
+ */
+function addGatewayRoutes(routing: Routing, routes: readonly GatewayHttpRoute[], upstreams: Map<string, UpstreamGroup>): void {
+  const group = (ref: { name: string; port?: number }): UpstreamGroup => {
+    const key = backendUpstreamKey(routing.settings.upstreams, ref);
+    const u = key === undefined ? undefined : upstreams.get(key);
+    if (!u) throw new Error(`no upstream for ${ref.name}`); // validation prevents this
+    return u;
+  };
+  for (const vh of orderGatewayRoutes(routes)) {
+    const compiled: CompiledVirtualService = {
+      name: vh.routes.join("+"),
+      routes: vh.matches.map(({ route, rule, ruleIndex, match }): CompiledRoute => {
+        const refs = (rule.backendRefs ?? []).map((b) => ({ upstream: group(b), weight: b.weight }));
+        const total = refs.reduce((s, r) => s + r.weight, 0);
+        let acc = 0;
+        const cumulative = refs.map((r) => (acc += r.weight / total));
+        return {
+          id: gatewayRouteId(route, rule, ruleIndex),
+          matches: compileGatewayMatch(match),
+          pick: refs.length === 1 ? () => refs[0].upstream : (rand) => refs[cumulative.findIndex((c) => rand < c)]?.upstream ?? refs[refs.length - 1].upstream,
+          timeoutMs: ruleTimeoutMs(rule),
+          mirrors: (rule.filters ?? [])
+            .filter((f) => f.type === "RequestMirror")
+            .map((f) => ({ upstream: group(f.requestMirror!.backendRef), percent: mirrorPercent(f.requestMirror!) }))
+            .filter((m) => m.percent > 0),
+        };
+      }),
+    };
+    if (vh.host === "*") routing.anyHost ??= compiled;
+    else if (vh.host.startsWith("*.")) {
+      if (!routing.wildcardHosts.some((w) => w.suffix === vh.host.slice(1))) routing.wildcardHosts.push({ suffix: vh.host.slice(1), vs: compiled });
+    } else if (!routing.exactHosts.has(vh.host)) routing.exactHosts.set(vh.host, compiled);
+  }
 }
 
 /** `Host` header -> lower-case host without port or trailing dot. */
