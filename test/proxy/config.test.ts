@@ -167,7 +167,7 @@ metadata: { name: gw }
     expect(p).toEqual(
       expect.arrayContaining([
         'VirtualService/app: spec.http[0].retries: not supported by mirror-proxy (Istio retries) (got {"attempts":2})',
-        "Gateway/gw: kind: unsupported kind: expected VirtualService, DestinationRule or MirrorProxy (got Gateway)",
+        "Gateway/gw: kind: unsupported kind: expected VirtualService, DestinationRule, HTTPRoute or MirrorProxy (got Gateway)",
         "MirrorProxy: missing: the file needs one document with apiVersion traffic-mirroring/v1, kind MirrorProxy",
       ]),
     );
