@@ -162,6 +162,8 @@ export interface RssPeak {
   /** VmHWM of the process itself at the last sample (kB); kernel-tracked peak. */
   hwmKb: number;
   samples: number;
+  /** Highest sampled RSS of each process seen (kB). */
+  byPidKb: Map<number, number>;
 }
 
 /**
@@ -169,11 +171,15 @@ export interface RssPeak {
  * RSS of the process and its direct children (the worker) is summed.
  */
 export function sampleRss(pid: number, tree: boolean, intervalMs = 100): { stop(): RssPeak } {
-  const peak: RssPeak = { peakSampledKb: 0, hwmKb: 0, samples: 0 };
+  const peak: RssPeak = { peakSampledKb: 0, hwmKb: 0, samples: 0, byPidKb: new Map() };
   const sample = () => {
     const pids = tree ? [pid, ...childPids(pid)] : [pid];
     let sum = 0;
-    for (const p of pids) sum += readStatusKb(p, "VmRSS") ?? 0;
+    for (const p of pids) {
+      const kb = readStatusKb(p, "VmRSS") ?? 0;
+      sum += kb;
+      if (kb > (peak.byPidKb.get(p) ?? 0)) peak.byPidKb.set(p, kb);
+    }
     if (sum > 0) {
       peak.samples++;
       peak.peakSampledKb = Math.max(peak.peakSampledKb, sum);
@@ -190,7 +196,7 @@ export function sampleRss(pid: number, tree: boolean, intervalMs = 100): { stop(
       if (!final) {
         clearInterval(t);
         sample();
-        final = { ...peak };
+        final = { ...peak, byPidKb: new Map(peak.byPidKb) };
       }
       return final;
     },

@@ -48,22 +48,28 @@ export const CASES: CaseDef[] = [
   { id: "proxy-off-1c", kind: "proxy", shadow: "off", label: "mirror-proxy no mirroring, 1 connection", probe: true },
 ];
 
+/** --workers 2,4: the proxy with N cluster workers, mirroring to the fast shadow (RSS per worker count). */
+export function workerCases(workers: number[]): CaseDef[] {
+  return workers.map((n) => ({ id: `proxy-fast-w${n}`, kind: "proxy", shadow: "fast", workers: n, label: `mirror-proxy --workers ${n}, ${SHADOW_LABEL.fast}` }));
+}
+
 /**
  * --only: a comma list of case ids (proxy-slow), kinds (proxy, nginx, direct)
  * or shadows (off, fast, slow, closed). Unknown words are an error.
  */
-export function selectCases(only: string | undefined): CaseDef[] {
-  if (!only) return CASES;
+export function selectCases(only: string | undefined, workers: number[] = []): CaseDef[] {
+  const all = [...CASES, ...workerCases(workers)];
+  if (!only) return all;
   const words = only
     .split(",")
     .map((w) => w.trim())
     .filter(Boolean);
   for (const w of words) {
-    if (!CASES.some((c) => c.id === w || c.kind === w || c.shadow === w)) {
-      throw new Error(`--only: unknown case "${w}" (cases: ${CASES.map((c) => c.id).join(", ")})`);
+    if (!all.some((c) => c.id === w || c.kind === w || c.shadow === w)) {
+      throw new Error(`--only: unknown case "${w}" (cases: ${all.map((c) => c.id).join(", ")})`);
     }
   }
-  return CASES.filter((c) => words.some((w) => c.id === w || c.kind === w || c.shadow === w));
+  return all.filter((c) => words.some((w) => c.id === w || c.kind === w || c.shadow === w));
 }
 
 export interface CaseResult extends CaseDef {
@@ -72,8 +78,10 @@ export interface CaseResult extends CaseDef {
   /** Why the case did not run. */
   skipped?: string;
   wrk?: WrkResult;
-  /** Peak RSS of the process under test, MB (nginx: master + worker). */
+  /** Peak RSS of the process under test, MB (nginx: master + worker; --workers: primary + workers). */
   peakRssMb?: number;
+  /** --workers: peak RSS of the primary process and of each worker, MB. */
+  rssByProcessMb?: { primary: number; workers: number[] };
   /** Requests the upstreams received during the measured run. */
   received?: { primary: number; shadow: number };
   /** Proxy metrics about copies at the end of the case (non-zero lines). */
@@ -298,6 +306,21 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
       : "needs proxy-off and direct",
     ["proxy-off", "direct"],
   );
+
+  for (const r of results.filter((x) => x.workers && !x.skipped && x.wrk)) {
+    const per = r.rssByProcessMb;
+    const w = r.wrk!;
+    const perK = cpuPer1k(r);
+    out.push({
+      name: `(info) --workers ${r.workers}: memory and throughput`,
+      status: "INFO",
+      measured:
+        `peak RSS ${fmt(r.peakRssMb, 1)} MB in all` +
+        (per ? ` (primary ${fmt(per.primary, 1)} MB, workers ${per.workers.map((x) => fmt(x, 1)).join(" / ")} MB)` : "") +
+        (get("proxy-fast") ? `, ${(w.rps / get("proxy-fast")!.rps).toFixed(2)} x proxy-fast req/s` : "") +
+        (perK !== undefined ? `, CPU ${fmt(perK, 0)} ms/1k req` : ""),
+    });
+  }
 
   const d1 = get("direct-1c");
   const p1 = get("proxy-off-1c");

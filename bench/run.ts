@@ -40,6 +40,7 @@ interface Options {
   quietWait: number;
   rounds: number;
   profile?: string;
+  workers: number[];
 }
 
 function positive(name: string) {
@@ -48,6 +49,14 @@ function positive(name: string) {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
     return n;
   };
+}
+
+function workerList(v: string): number[] {
+  return v.split(",").map((w) => {
+    const n = Number(w.trim());
+    if (!Number.isInteger(n) || n < 2 || n > 64) throw new Error(`--workers: each count must be a whole number 2-64, got "${w}"`);
+    return n;
+  });
 }
 
 function parseOptions(): Options {
@@ -68,6 +77,7 @@ function parseOptions(): Options {
         .default("js"),
     )
     .option("--proxy-entry <file>", "run this proxy entry point instead (overrides --proxy-build)")
+    .option("--workers <list>", "also run the proxy with --workers N (node:cluster), mirroring to the fast shadow, for each N of a comma list (e.g. 2,4)", workerList, [])
     .option("--profile <dir>", "write a V8 CPU profile of the proxy per case (node --cpu-prof) into dir, and print its CPU shares by part")
     .option("--proxy-node-args <args>", "node flags for the proxy process, space-separated (default: those of the CMD in workloads/mirror-proxy/Dockerfile)")
     .parse();
@@ -130,7 +140,7 @@ function stamp(d: Date): string {
 
 async function main(): Promise<void> {
   const opts = parseOptions();
-  const cases = selectCases(opts.only);
+  const cases = selectCases(opts.only, opts.workers);
   const startedAt = new Date();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mirror-bench-"));
   installCleanup(async () => {
@@ -374,9 +384,10 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
   } else {
     const configFile = path.join(dir, "mirror-proxy.yaml");
     fs.writeFileSync(configFile, proxyConfigYaml({ primaryPort: env.P, shadowPort: env.shadowPort, compare: c.compare }));
-    proxy = await startProxy({ entry: env.proxyEntry, configFile, nodeArgs: env.proxyNodeArgs });
+    proxy = await startProxy({ entry: env.proxyEntry, configFile, nodeArgs: env.proxyNodeArgs, args: c.workers ? ["--workers", String(c.workers)] : [] });
     url = `http://127.0.0.1:${proxy.port}/`;
     pid = proxy.child.pid;
+    tree = c.workers !== undefined; // the primary and its workers
     stop = proxy.stop;
   }
 
@@ -406,6 +417,11 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
     const server = serverCpu?.stop();
     const after = { ...(await env.primary.counts()), ...(await env.shadows.counts()) };
     const peak = rss?.stop();
+    const mb = (kb: number | undefined) => (kb ?? 0) / 1024;
+    const rssByProcessMb =
+      c.workers && peak && pid !== undefined
+        ? { primary: mb(peak.byPidKb.get(pid)), workers: [...peak.byPidKb].filter(([p]) => p !== pid).map(([, kb]) => mb(kb)) }
+        : undefined;
     let mirrorMetrics: string[] | undefined;
     if (proxy) {
       try {
@@ -424,6 +440,7 @@ async function runCase(c: CaseDef, env: CaseEnv): Promise<CaseResult> {
       serverCpuMs: server?.ms,
       serverCpuPids: server?.pids,
       peakRssMb: peak ? Math.max(peak.peakSampledKb, tree ? 0 : peak.hwmKb) / 1024 : undefined,
+      rssByProcessMb,
       received: {
         primary: after.primary - before.primary,
         shadow: env.shadowKey ? after[env.shadowKey] - before[env.shadowKey] : 0,

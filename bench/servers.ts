@@ -120,9 +120,9 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
-export async function startProxy(o: { entry: string; configFile: string; nodeArgs?: string[] }): Promise<RunningProxy> {
+export async function startProxy(o: { entry: string; configFile: string; nodeArgs?: string[]; args?: string[] }): Promise<RunningProxy> {
   const child = track(
-    spawn(process.execPath, [...(o.nodeArgs ?? []), o.entry, "--config", o.configFile, "--listen", "0", "--admin", "0", "--host", "127.0.0.1"], {
+    spawn(process.execPath, [...(o.nodeArgs ?? []), o.entry, "--config", o.configFile, "--listen", "0", "--admin", "0", "--host", "127.0.0.1", ...(o.args ?? [])], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, NODE_ENV: "production" },
     }),

@@ -81,6 +81,17 @@ describe("bench: targets", () => {
     expect(t["p50 added over direct < 1 ms without mirroring"]).toMatchObject({ status: "PASS", measured: expect.stringMatching(/^\+0\.50 ms/) });
   });
 
+  it("reports --workers cases apart: their memory per process, not in the RSS target", () => {
+    const w2: CaseResult = { ...result("proxy-fast", wrk(18000, 2, 8), 230, 20000), id: "proxy-fast-w2", workers: 2, rssByProcessMb: { primary: 70, workers: [80, 80] } };
+    const t = evaluateTargets([...all, w2]);
+    expect(t.find((x) => x.name === "(info) --workers 2: memory and throughput")).toEqual({
+      name: "(info) --workers 2: memory and throughput",
+      status: "INFO",
+      measured: "peak RSS 230.0 MB in all (primary 70.0 MB, workers 80.0 / 80.0 MB), 1.50 x proxy-fast req/s, CPU 111 ms/1k req",
+    });
+    expect(t.find((x) => x.name.startsWith("peak RSS < 100 MB"))!.measured).not.toContain("w2");
+  });
+
   it("fails the CPU target above 2 x nginx, and skips it without CPU times", () => {
     const more = all.map((r) => (r.id === "proxy-fast" ? { ...r, serverCpuMs: 12100 } : r));
     expect(evaluateTargets(more).find((x) => x.name.includes("CPU per request"))!.status).toBe("FAIL");
@@ -122,6 +133,11 @@ describe("bench: targets", () => {
     expect(selectCases("nginx,direct").map((c) => c.id)).toEqual(["direct", "nginx-off", "nginx-fast", "nginx-slow", "nginx-closed", "direct-1c"]);
     expect(selectCases("slow").map((c) => c.id)).toEqual(["proxy-slow", "nginx-slow"]);
     expect(() => selectCases("bogus")).toThrow(/unknown case/);
+    expect(selectCases("proxy-fast-w2,proxy-fast-w4", [2, 4]).map((c) => [c.id, c.workers, c.shadow])).toEqual([
+      ["proxy-fast-w2", 2, "fast"],
+      ["proxy-fast-w4", 4, "fast"],
+    ]);
+    expect(() => selectCases("proxy-fast-w2")).toThrow(/unknown case/);
   });
 });
 

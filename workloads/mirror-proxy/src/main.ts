@@ -1,10 +1,11 @@
 /**
- * CLI: mirror-proxy --config routing.yaml [--listen 8080] [--admin 9901] [--host 0.0.0.0]
+ * CLI: mirror-proxy --config routing.yaml [--listen 8080] [--admin 9901] [--host 0.0.0.0] [--workers 1]
  *
  * Loads and validates the config (exit 1 naming every problem), serves, reloads on SIGHUP
  * or when the config file changes (a ConfigMap update swaps the `..data` symlink in the
  * file's directory), and drains on SIGTERM/SIGINT, exiting 0.
  */
+import cluster from "node:cluster";
 import { readFileSync, watch } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
@@ -23,6 +24,12 @@ function msArg(v: string): number {
   return n;
 }
 
+function workersArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError("must be a whole number of processes 1-64");
+  return n;
+}
+
 function describe(e: unknown): string {
   return e instanceof ConfigError ? e.message : `cannot load config: ${(e as Error).message}`;
 }
@@ -36,8 +43,9 @@ async function main(): Promise<void> {
     .option("--admin <port>", "admin port for /metrics, /healthz, /readyz (overrides spec.admin; default 9901)", portArg)
     .option("--host <address>", "bind address", DEFAULT_HOST)
     .option("--drain-timeout <ms>", "on SIGTERM, how long to wait for in-flight requests", msArg, DEFAULT_DRAIN_TIMEOUT_MS)
+    .option("--workers <n>", "proxy processes sharing the traffic port (node:cluster); the admin port aggregates their metrics", workersArg, 1)
     .parse();
-  const opts = program.opts<{ config: string; listen?: number; admin?: number; host: string; drainTimeout: number }>();
+  const opts = program.opts<{ config: string; listen?: number; admin?: number; host: string; drainTimeout: number; workers: number }>();
   const file = resolve(opts.config);
 
   let currentText: string;
@@ -50,7 +58,23 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  const proxy = await startMirrorProxy(config, { listen: opts.listen, admin: opts.admin, host: opts.host, drainTimeoutMs: opts.drainTimeout });
+  // --workers N > 1: this process forks the workers and serves the admin port (workers.ts);
+  // each worker runs the rest of main() with an admin listener of its own that nothing uses.
+  // Loaded only then: one process needs no cluster aggregation code.
+  const workers = opts.workers > 1 ? await import("./workers.ts") : undefined;
+  const worker = workers !== undefined && cluster.isWorker;
+  if (workers !== undefined && cluster.isPrimary) {
+    await workers.runPrimary({ workers: opts.workers, admin: opts.admin ?? config.proxy.admin ?? 9901, host: opts.host, drainTimeoutMs: opts.drainTimeout });
+    return;
+  }
+  const proxy = await startMirrorProxy(config, {
+    listen: opts.listen,
+    admin: worker ? 0 : opts.admin,
+    host: opts.host,
+    drainTimeoutMs: opts.drainTimeout,
+    ...(worker ? { log: workers.workerLog } : {}),
+  });
+  if (worker) workers.serveWorker(proxy.metrics.registry);
 
   // The file text is compared first: an unchanged file (a watch event without a change) is
   // not parsed again; SIGHUP always reloads. The proxy counts the reload's outcome.

@@ -20,3 +20,7 @@ declare module "prom-client/lib/metrics/*" {
   const collect: (registry: Registry, config: { eventLoopMonitoringPrecision?: number }) => void;
   export default collect;
 }
+declare module "prom-client/lib/cluster.js" {
+  import { AggregatorRegistry } from "prom-client";
+  export default AggregatorRegistry;
+}
