@@ -11,6 +11,7 @@ import { callableUrl, pathOf } from "../../shared/http-service.ts";
 import { MIRROR_MARKER_HEADER, MIRROR_MARKER_VALUE } from "../../shared/mirror.ts";
 import type { MirrorProxyConfig } from "./config.ts";
 import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
+import { dashboardData, serveDashboard } from "./compare/dashboard.ts";
 import type { CompareReport } from "./compare/report.ts";
 import { compareLabel, compareLabelsOf, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
@@ -479,11 +480,16 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     const path = pathOf(req.url);
     if (path === "/healthz") return plain(res, 200, "ok\n");
     if (path === "/readyz") return ready && !draining ? plain(res, 200, "ready\n") : plain(res, 503, draining ? "draining\n" : "not ready\n");
-    if (path === "/compare" || path === "/compare/summary" || path === "/compare/stats") {
+    if (path === "/compare" || path === "/compare/summary" || path === "/compare/stats" || path === "/compare/ui" || path === "/compare/ui.json") {
       const cr = compare;
       if (!cr) return plain(res, 404, "comparison is off: add a compare block to the MirrorProxy spec (see the README)\n");
       if (path === "/compare/summary") return plain(res, 200, `${cr.report.summaryLine()}\n`);
-      const body = JSON.stringify(path === "/compare/stats" ? cr.report.toStats(replica) : cr.report.toJSON(), null, 2);
+      if (path === "/compare/ui") return serveDashboard(req, res);
+      const body = JSON.stringify(
+        path === "/compare/stats" ? cr.report.toStats(replica) : path === "/compare/ui.json" ? dashboardData(cr.report.toStats(replica)) : cr.report.toJSON(),
+        null,
+        2,
+      );
       res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
       res.end(body);
       return;
