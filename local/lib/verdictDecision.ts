@@ -11,24 +11,15 @@
 //   latency delta: hold when above their maximum once --min-compared samples
 //   are in (before that they cannot promote nor hold);
 // - any hold reason: hold; else any missing evidence: not enough data; else promote.
+import { DEFAULT_THRESHOLDS, type VerdictThresholds } from "../../components/verdictThresholds.ts";
 import { figures, sumRoutes, type CompareStats, type RouteFigures, type RouteStats } from "../../workloads/mirror-proxy/src/compare/stats.ts";
 
 export type Decision = "promote" | "hold" | "not_enough_data";
 
 export const EXIT_CODES: Record<Decision, number> = { promote: 0, hold: 1, not_enough_data: 2 };
 
-export interface Thresholds {
-  /** Highest acceptable difference rate, a fraction (0.01 = 1 %). */
-  maxDiff: number;
-  /** Compared answers an app needs before it can be promoted. */
-  minCompared: number;
-  /** Highest acceptable shadow error ratio, a fraction. */
-  maxShadowErrors: number;
-  /** Highest acceptable p90 latency delta (v2 − v1), seconds. */
-  maxLatencyDelta: number;
-}
-
-export const DEFAULT_THRESHOLDS: Thresholds = { maxDiff: 0.01, minCompared: 200, maxShadowErrors: 0.005, maxLatencyDelta: 0.02 };
+export type Thresholds = VerdictThresholds;
+export { DEFAULT_THRESHOLDS };
 
 export interface RouteVerdict {
   route: string;
