@@ -6,6 +6,7 @@ import { curlCommand } from "../../components/ingress.ts";
 import { parseDemoArgs, type DemoOptions } from "./cli.ts";
 import { COMPARE_NOISE, PROXY_NAME } from "../../components/proxyConfig.ts";
 import { formatCompareReport, waitForCompared, type CompareWait } from "./compareReport.ts";
+import { verdictEnding } from "./demoVerdict.ts";
 import { countSince, linesSince, markLogs, settledCountsSince, type LogMarks } from "./mirrorCounts.ts";
 import { isAlive, signalGroup, sleep } from "./processes.ts";
 import { progressReporter, type ProgressStream } from "./progress.ts";
@@ -242,6 +243,8 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
       const movies = await moviesTutorial(stack, options.requests, io.out, say);
       say();
       await comparisonReport(stack, { hostname, movies }, say);
+      say();
+      await verdictEnding(stack, io.projectDir, io.out, say);
       return "done";
     })();
     const first = interruptedBy ?? (await Promise.race([replay, io.interrupted]));

@@ -176,9 +176,8 @@ export interface VerdictRun {
   merged: CompareStats;
 }
 
-/** Gathers, merges and decides; `config` supplies the apps and the stack's thresholds. */
-export async function runVerdict(options: VerdictOptions, projectDir: string): Promise<VerdictRun> {
-  const { config } = loadStackConfig(projectDir, options.stack);
+/** Gathers, merges and decides; `config` (default: the stack's files) supplies the apps and the stack's thresholds. */
+export async function runVerdict(options: VerdictOptions, projectDir: string, config: StackConfig = loadStackConfig(projectDir, options.stack).config): Promise<VerdictRun> {
   const gathered = await gather({
     projectDir,
     local: options.local,

@@ -75,6 +75,14 @@ describe("npm run demo", () => {
     expect(out).toMatch(/→ movies: .*reported/);
     expect(out).toMatch(/^Example mismatch \(movies\/\S+\): GET \/ /m);
     expect(out).toContain("  $[3].year: 1999 → 2000");
+    // The ending: enough traffic for a confident verdict, the verdict per app, the dashboard.
+    expect(out).toMatch(/^\$ npm run verdict$/m);
+    expect(out).toMatch(/^Verdict from 1 proxy replica: \S+ \(local stack \(npm run demo, pid \d+\), http:\/\/127\.0\.0\.1:\d+\)$/m);
+    expect(out).toMatch(/^hostname: PROMOTE: difference rate 0 % \(0 of \d+, 95 % CI 0 %–0\.\d+ %\) ≤ 1 %; shadow errors 0 % .*; noise learned: body$/m);
+    expect(out).toMatch(/^movies: HOLD: difference rate 100 % \(\d+ of \d+, 95 % CI 9\d\.\d+ %–100 %\) is above --max-diff 1 %$/m);
+    expect(out).toMatch(/^ {6}\$\[\*\]\.year +\d+ {2}e\.g\. GET \/: \$\[3\]\.year: 1999 → 2000$/m);
+    expect(out).toContain("Decision: hold: movies differs from v1 beyond the thresholds (exit 1)");
+    expect(out).toMatch(/^Dashboard: http:\/\/127\.0\.0\.1:\d+\/compare\/ui /m);
     expect(out).toMatch(/Stopped 7 processes, all exited on SIGTERM; none left running/);
     const pids = printedPids(out);
     expect(pids).toHaveLength(7);
@@ -92,6 +100,7 @@ describe("npm run demo", () => {
     expect(run.stdout).not.toMatch(/v1 \| .*mirrored=true/);
     expect(run.stdout).toContain("movies: 10 requests → v1 served 10, v2 received 10 mirrored copies (100 %; mirrorPercent 100)");
     expect(run.stdout).toContain("Comparison is off (compare: false in the stack config)");
+    expect(run.stdout).toContain("No app is compared (compare: false), so there is nothing to decide.");
     expect(run.stdout).toMatch(/Stopped 5 processes, all exited on SIGTERM; none left running/);
   }, 60_000);
 
