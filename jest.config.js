@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
+  // test/pods runs on podman and takes minutes: `npm run test:pods` (jest.pods.config.js).
+  testPathIgnorePatterns: ["/node_modules/", "<rootDir>/test/pods/"],
   transform: {
     "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
   },
