@@ -11,6 +11,17 @@ export const PROXY_CONFIG_DIR = "/etc/mirror-proxy";
 export const PROXY_CONFIG_FILE = "routing.yaml";
 export const CONFIG_CHECKSUM_ANNOTATION = "traffic-mirroring/config-checksum";
 
+/**
+ * The container's command: the image's CMD (workloads/mirror-proxy/Dockerfile) split into
+ * `command` and `args`, both set. Kubernetes' `args` alone replaces the CMD but keeps the
+ * ENTRYPOINT, and node's docker-entrypoint.sh runs an argument list starting with `-` as
+ * `node <args>` (`node: bad option: --config`). `command` replaces the ENTRYPOINT, so the pod
+ * runs exactly this, whatever the base image's entrypoint does. A unit test holds it equal
+ * to the Dockerfile's CMD (--max-semi-space-size=2: see the Dockerfile).
+ */
+export const PROXY_COMMAND = ["node", "--max-semi-space-size=2", "/app/mirror-proxy/src/main.js"];
+export const PROXY_ARGS = ["--config", `${PROXY_CONFIG_DIR}/${PROXY_CONFIG_FILE}`];
+
 export interface MirrorProxyArgs {
   /** Namespace to deploy into. */
   namespace: pulumi.Input<string>;
@@ -78,7 +89,8 @@ export class MirrorProxy extends pulumi.ComponentResource {
                   name: PROXY_NAME,
                   image: args.image,
                   imagePullPolicy: "IfNotPresent",
-                  args: ["--config", `${PROXY_CONFIG_DIR}/${PROXY_CONFIG_FILE}`, ...(scaling.workers > 1 ? ["--workers", String(scaling.workers)] : [])],
+                  command: PROXY_COMMAND,
+                  args: [...PROXY_ARGS, ...(scaling.workers > 1 ? ["--workers", String(scaling.workers)] : [])],
                   ports: [
                     { name: "http", containerPort: PROXY_PORTS.listen, protocol: "TCP" },
                     { name: "admin", containerPort: PROXY_PORTS.admin, protocol: "TCP" },

@@ -3,7 +3,7 @@
 // own validator accepts, and `mesh: auto` decides through the cluster's API.
 import { createServer, Server } from "node:http";
 import { AddressInfo } from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -57,6 +57,8 @@ describe("mesh: proxy", () => {
     const pod = deployment.spec.template;
     expect(pod.metadata.annotations["traffic-mirroring/config-checksum"]).toMatch(/^[0-9a-f]{16}$/);
     const [container] = pod.spec.containers;
+    // command set too: `args` alone keeps the image's ENTRYPOINT (see the next test).
+    expect(container.command).toEqual(["node", "--max-semi-space-size=2", "/app/mirror-proxy/src/main.js"]);
     expect(container.args).toEqual(["--config", "/etc/mirror-proxy/routing.yaml"]);
     expect(container.ports).toEqual([
       { name: "http", containerPort: 8080, protocol: "TCP" },
@@ -73,6 +75,16 @@ describe("mesh: proxy", () => {
       "mirror-proxy-image",
       "movies-image",
     ]);
+  });
+
+  test("the proxy's command + args are the image's CMD, so the pod runs what `docker run` of the image runs", () => {
+    // Kubernetes: `command` replaces ENTRYPOINT, `args` replaces CMD. With args only, node's
+    // docker-entrypoint.sh saw `--config ...` and ran `node --config ...` (node: bad option);
+    // test/pods runs the pods and sees that.
+    const dockerfile = readFileSync(path.join(__dirname, "../../workloads/mirror-proxy/Dockerfile"), "utf8");
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]);
+    const [container] = named(run, T.deployment, "mirror-proxy").inputs.spec.template.spec.containers;
+    expect([...container.command, ...container.args]).toEqual(cmd);
   });
 
   test("a PodDisruptionBudget keeps one proxy up, and a NodePort Service exposes it", () => {
