@@ -56,13 +56,20 @@ export class MirrorProxy extends pulumi.ComponentResource {
     // The HPA owns the replica count once created; Pulumi sets the first one only.
     const replicas = Math.max(2, scaling.minReplicas);
 
+    // pulumi-kubernetes replaces a ConfigMap whose data changed (it treats ConfigMaps as
+    // immutable), and with a fixed name that is delete, then create: the proxy pods would
+    // lose their routing file meanwhile. With enableConfigMapMutable the provider updates
+    // it in place (the kubelet then swaps the mounted file, the proxy reloads, and the
+    // checksum annotation below rolls the pods too). Same cluster as the default provider:
+    // both read the ambient kubeconfig and context.
+    const configMapProvider = new k8s.Provider(`${PROXY_NAME}-configmap`, { enableConfigMapMutable: true }, { parent: this });
     const configMap = new k8s.core.v1.ConfigMap(
       PROXY_NAME,
       {
         metadata: { name: PROXY_NAME, namespace: args.namespace, labels },
         data: { [PROXY_CONFIG_FILE]: args.routingYaml },
       },
-      { parent: this },
+      { parent: this, provider: configMapProvider },
     );
 
     const adminProbe = (path: string) => ({ httpGet: { path, port: "admin" } });

@@ -87,6 +87,18 @@ describe("mesh: proxy", () => {
     expect([...container.command, ...container.args]).toEqual(cmd);
   });
 
+  test("the ConfigMap is updated in place: its provider has enableConfigMapMutable, its name is fixed", async () => {
+    // pulumi-kubernetes otherwise replaces a ConfigMap whose data changed: with a fixed name,
+    // delete then create, leaving the proxy pods without their routing file meanwhile.
+    const configMap = named(run, T.configMap, "mirror-proxy");
+    const provider = run.resources.find((r) => r.type === "pulumi:providers:kubernetes" && configMap.provider?.startsWith(`urn:pulumi:`) && configMap.provider.includes(`::${r.name}::`));
+    expect(provider?.inputs).toMatchObject({ enableConfigMapMutable: "true" });
+    const other = await runProgram({ ...BASE, mirrorPercent: "25" });
+    const changed = named(other, T.configMap, "mirror-proxy");
+    expect([changed.name, changed.inputs.metadata.name, changed.provider]).toEqual([configMap.name, "mirror-proxy", configMap.provider]);
+    expect(changed.inputs.data).not.toEqual(configMap.inputs.data);
+  });
+
   test("a PodDisruptionBudget keeps one proxy up, and a NodePort Service exposes it", () => {
     expect(named(run, T.pdb, "mirror-proxy").inputs.spec).toEqual({
       minAvailable: 1,
