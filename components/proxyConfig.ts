@@ -34,9 +34,13 @@ export function primaryReplicas(compare: boolean): number {
   return compare ? 2 : 1;
 }
 
-/** In the cluster: the per-version Services `<app>-v1`, `<app>-v2`. */
+/**
+ * In the cluster: the headless per-version Services `<app>-v1`, `<app>-v2` at the pods'
+ * port (a headless Service has no virtual IP to map its port); the proxy resolves each
+ * name to all its pods (workloads/mirror-proxy/src/members.ts).
+ */
 export function inClusterUpstreams(namespace: string): UpstreamLocator {
-  return (app, version) => `http://${serviceFqdn(`${app.name}-${version}`, namespace)}:${app.servicePort}`;
+  return (app, version) => `http://${serviceFqdn(`${app.name}-${version}`, namespace)}:${app.containerPort}`;
 }
 
 export interface ProxyConfigInput {

@@ -11,7 +11,7 @@ export interface VersionedServiceArgs {
   image: pulumi.Input<string>;
   /** Replicas of v1 (two let the proxy learn pod-to-pod noise when comparing). */
   primaryReplicas?: number;
-  /** Also Services `<app>-v1`, `<app>-v2` (proxy mode routes to each version by name). */
+  /** Also headless Services `<app>-v1`, `<app>-v2` (proxy mode resolves each version to its pods). */
   perVersionServices?: boolean;
 }
 
@@ -97,12 +97,13 @@ export class VersionedService extends pulumi.ComponentResource {
     });
 
     // The app's port, named `http`, in front of the pods the labels select.
-    const httpService = (name: string, labels: Record<string, string>) =>
+    const httpService = (name: string, labels: Record<string, string>, headless = false) =>
       new k8s.core.v1.Service(
         name,
         {
           metadata: { name, namespace: args.namespace, labels },
           spec: {
+            ...(headless ? { clusterIP: "None" } : {}),
             selector: labels,
             ports: [{ name: "http", port: app.servicePort, targetPort: "http", protocol: "TCP" }],
           },
@@ -111,8 +112,13 @@ export class VersionedService extends pulumi.ComponentResource {
       );
 
     const service = httpService(app.name, { app: app.name });
+    // Headless: the name resolves to every ready pod of the version (no virtual IP, no
+    // kube-proxy choosing a pod per connection), so the proxy holds the pods as separate
+    // members: round-robin, and the comparison's noise copy reaches another v1 pod than
+    // the primary (with a virtual IP both often landed on the same pod). Clients of a
+    // headless Service connect to the pods' port (containerPort), not the Service port.
     if (args.perVersionServices) {
-      for (const version of VERSIONS) httpService(`${app.name}-${version}`, { app: app.name, version });
+      for (const version of VERSIONS) httpService(`${app.name}-${version}`, { app: app.name, version }, true);
     }
 
     this.serviceName = service.metadata.name;

@@ -43,11 +43,13 @@ describe("mesh: proxy", () => {
     expect(run.outputs.mesh).toBe("proxy");
   });
 
-  test("per-version Services <app>-v1 / <app>-v2 select app and version", () => {
+  test("per-version Services <app>-v1 / <app>-v2 are headless and select app and version", () => {
+    // Headless: the proxy resolves the name to every pod (separate members; the noise copy reaches another v1 pod).
     for (const app of ["hostname", "movies"]) {
       for (const version of ["v1", "v2"]) {
-        expect(named(run, T.service, `${app}-${version}`).inputs.spec.selector).toEqual({ app, version });
+        expect(named(run, T.service, `${app}-${version}`).inputs.spec).toMatchObject({ clusterIP: "None", selector: { app, version } });
       }
+      expect(named(run, T.service, app).inputs.spec.clusterIP).toBeUndefined();
     }
   });
 
@@ -125,8 +127,9 @@ describe("mesh: proxy", () => {
     const parsed = parseMirrorProxyConfig(routingYaml(run));
     expect(parsed.virtualServices.map((vs) => vs.name).sort()).toEqual(["hostname", "movies"]);
     expect(parsed.proxy.upstreams).toEqual({
-      "hostname.mirror-demo.svc.cluster.local/v1": "http://hostname-v1.mirror-demo.svc.cluster.local:80",
-      "hostname.mirror-demo.svc.cluster.local/v2": "http://hostname-v2.mirror-demo.svc.cluster.local:80",
+      // Headless Services: the pods' port (hostname's Service port 80 maps to 8080 only through a virtual IP).
+      "hostname.mirror-demo.svc.cluster.local/v1": "http://hostname-v1.mirror-demo.svc.cluster.local:8080",
+      "hostname.mirror-demo.svc.cluster.local/v2": "http://hostname-v2.mirror-demo.svc.cluster.local:8080",
       "movies.mirror-demo.svc.cluster.local/v1": "http://movies-v1.mirror-demo.svc.cluster.local:3000",
       "movies.mirror-demo.svc.cluster.local/v2": "http://movies-v2.mirror-demo.svc.cluster.local:3000",
     });

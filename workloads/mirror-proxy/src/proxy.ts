@@ -14,6 +14,7 @@ import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
 import { dashboardData, serveDashboard } from "./compare/dashboard.ts";
 import type { CompareReport } from "./compare/report.ts";
 import { compareLabel, compareLabelsOf, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
+import { MemberResolver, type Resolver } from "./members.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
 import { CONNECT_ERRORS, ShadowPool, type Copy, type Outcome } from "./shadow.ts";
 import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
@@ -37,6 +38,10 @@ export interface StartOptions {
   shadowDownBackoffMs?: number;
   /** This proxy's name in `/compare/stats` (merged across replicas); default the host name (the pod's name in Kubernetes). */
   replica?: string;
+  /** How often upstream host names are resolved again (default 5 s; members.ts). */
+  resolveIntervalMs?: number;
+  /** How upstream host names are resolved (default: the system's, dns.lookup). */
+  resolver?: Resolver;
 }
 
 export interface MirrorProxy {
@@ -209,6 +214,9 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   const backoffMs = opts.shadowDownBackoffMs ?? 1000;
 
   let routing: Routing = compileRouting(config);
+  // Upstream hosts that are DNS names (headless Services) stand for all their addresses (pods).
+  const members = new MemberResolver({ log, intervalMs: opts.resolveIntervalMs, resolver: opts.resolver });
+  await members.follow(routing);
   let ready = false;
   let draining = false;
   let primaryInFlight = 0;
@@ -532,6 +540,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   log(`mirror-proxy admin on ${callableUrl(adminAddress)}`);
 
   const closeAll = async () => {
+    members.stop();
     server.closeAllConnections();
     admin.closeAllConnections();
     await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => admin.close(r))]);
@@ -557,6 +566,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         if (next === undefined) return false;
       }
       routing = compileRouting(next);
+      void members.follow(routing);
       for (const pool of pools.values()) {
         pool.maxConns = routing.settings.maxShadowInFlight;
         pool.timeoutMs = routing.settings.shadowTimeoutMs;
