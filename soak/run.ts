@@ -200,11 +200,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Samples the proxy's RSS every 50 ms while `work` runs; also measures admin /healthz latency (a bystander). */
 async function observe<T>(p: Proxy, work: () => Promise<T>): Promise<{ result: T; peak: number; healthzMaxMs: number }> {
   resetPeak(p.pid);
+  const t0 = performance.now();
   let stop = false;
   let healthzMaxMs = 0;
   const bystander = (async () => {
     while (!stop) {
       const r = await get(p.admin, "/healthz", 60000).catch(() => ({ ms: NaN }));
+      if (process.env.SOAK_DEBUG && r.ms > 50) console.log(`  healthz took ${Math.round(r.ms)} ms, ${Math.round(performance.now() - t0)} ms into the case`);
       healthzMaxMs = Math.max(healthzMaxMs, r.ms);
       await sleep(20);
     }

@@ -130,6 +130,55 @@ const DestinationRuleDoc = z.strictObject({
   status: z.unknown().optional(),
 });
 
+// ---------------------------------------------------------------- hardening (issue 13): limits, path normalization, admin access
+
+/**
+ * What a client or a shadow may hold, each limit counted when hit
+ * (`mirror_proxy_limit_hits_total{limit}`). Absent keys take `DEFAULT_LIMITS` (Envoy-like).
+ */
+const LimitsSchema = z.strictObject({
+  /** The whole request head must arrive within this (slowloris); else 408 and close. */
+  headersTimeoutMs: positiveInt().optional(),
+  /** A request body that sends nothing for this long: 408 (or a reset once the answer started), and close. */
+  bodyIdleTimeoutMs: positiveInt().optional(),
+  /** An idle keep-alive client connection is closed after this. */
+  keepAliveTimeoutMs: positiveInt().optional(),
+  /** Client connections at once; beyond, a new connection is closed at once. */
+  maxConnections: positiveInt().optional(),
+  /** Pipelined requests parsed ahead of the one being served, per connection, before reading stops. */
+  maxPipelinedRequests: positiveInt().optional(),
+  /** Connecting to the primary: past this, 503 (Istio's default connect timeout is 10 s). */
+  primaryConnectTimeoutMs: positiveInt().optional(),
+  /** Request line and headers; beyond, 431 (Envoy: 60 KiB). */
+  maxRequestHeaderBytes: positiveInt().optional(),
+  /** How much of a discarded shadow answer is read; beyond, its connection is closed. */
+  maxShadowAnswerBytes: nonNegativeInt().optional(),
+  /** Request bodies held for copies, all requests together; beyond, a copy is skipped (`body_too_large`). */
+  maxMirrorBufferBytes: nonNegativeInt().optional(),
+});
+export type Limits = Required<z.infer<typeof LimitsSchema>>;
+
+export const DEFAULT_LIMITS: Limits = {
+  headersTimeoutMs: 10000,
+  bodyIdleTimeoutMs: 30000,
+  keepAliveTimeoutMs: 65000,
+  maxConnections: 4096,
+  maxPipelinedRequests: 32,
+  primaryConnectTimeoutMs: 10000,
+  maxRequestHeaderBytes: 61440,
+  maxShadowAnswerBytes: 65536,
+  maxMirrorBufferBytes: 32 * 1024 * 1024,
+};
+
+/** `spec.limits` with the defaults filled in. */
+export function limitsOf(settings: MirrorProxySettings): Limits {
+  return { ...DEFAULT_LIMITS, ...settings.limits };
+}
+
+/** Istio's meshConfig `pathNormalization.normalization` (path-normalize.ts); default BASE, as Istio's. */
+export const PATH_NORMALIZATIONS = ["NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"] as const;
+export type PathNormalization = (typeof PATH_NORMALIZATIONS)[number];
+
 const port = () => z.number({ error: "must be a port number" }).int("must be an integer").min(0, "must be between 0 and 65535").max(65535, "must be between 0 and 65535");
 
 const MirrorProxyDoc = z.strictObject({
@@ -147,6 +196,10 @@ const MirrorProxyDoc = z.strictObject({
     shadowTimeoutMs: positiveInt().default(5000),
     // Validated by compare/settings.ts (its problems join this list, with its field paths).
     compare: z.unknown().optional(),
+    // Hardening (issue 13).
+    limits: LimitsSchema.optional(),
+    pathNormalization: z.enum(PATH_NORMALIZATIONS, { error: `must be one of ${PATH_NORMALIZATIONS.join(", ")}` }).optional(),
+    adminTokenFile: str().min(1, "must not be empty").optional(),
   }),
 });
 
@@ -175,6 +228,12 @@ export interface MirrorProxySettings {
   shadowTimeoutMs: number;
   /** Compare shadow answers with the primary's (compare/settings.ts); absent = off. */
   compare?: CompareSettings;
+  /** Resource limits; see `limitsOf` for the defaults. */
+  limits?: Partial<Limits>;
+  /** Default BASE (Istio's default). */
+  pathNormalization?: PathNormalization;
+  /** A file (a mounted Secret) holding a bearer token that opens the protected admin routes on the admin port too. */
+  adminTokenFile?: string;
 }
 export interface MirrorProxyConfig {
   virtualServices: VirtualService[];

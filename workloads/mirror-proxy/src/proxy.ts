@@ -5,11 +5,14 @@
  * CLI, signals and file watching.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
-import { callableUrl, pathOf } from "../../shared/http-service.ts";
+import { callableUrl } from "../../shared/http-service.ts";
 import { MIRROR_MARKER_HEADER, MIRROR_MARKER_VALUE } from "../../shared/mirror.ts";
-import type { MirrorProxyConfig } from "./config.ts";
+import { limitsOf, type Limits, type MirrorProxyConfig, type PathNormalization } from "./config.ts";
+import { adminHandler, type AdminRoutes } from "./admin.ts";
+import { limitCounter, onClientError, onConnect, oneAtATime, serverOptions } from "./intake.ts";
+import { normalizePath } from "./pathNormalization.ts";
 import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
 import { dashboardData, serveDashboard } from "./compare/dashboard.ts";
 import type { CompareReport } from "./compare/report.ts";
@@ -66,6 +69,11 @@ export interface MirrorProxy {
 // RFC 9110 7.6.1 hop-by-hop headers, plus proxy-connection which some clients still send.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"]);
 const EMPTY = Buffer.alloc(0);
+/** Error code of a primary connection not established within limits.primaryConnectTimeoutMs. */
+const CONNECT_TIMEOUT = "ECONNECTTIMEOUT";
+// Framing and routing headers are never dropped as "named in Connection": `Connection:
+// content-length` must not make the proxy lose a request body (or an answer's length).
+const NEVER_NAMED = new Set(["content-length", "transfer-encoding", "host"]);
 
 /** Headers as Node's `rawHeaders`: a flat [name, value, name, value, ...] list, names as sent. */
 type RawHeaders = string[];
@@ -78,7 +86,7 @@ function connectionNamed(raw: RawHeaders): string[] | undefined {
     if (n.length !== 10 || n.toLowerCase() !== "connection") continue;
     for (const t of raw[i + 1].toLowerCase().split(",")) {
       const k = t.trim();
-      if (k !== "" && k !== "keep-alive" && k !== "close") (named ??= []).push(k);
+      if (k !== "" && k !== "keep-alive" && k !== "close" && !NEVER_NAMED.has(k)) (named ??= []).push(k);
     }
   }
   return named;
@@ -101,6 +109,8 @@ interface Forward {
   /** For the primary: Host first, end-to-end headers, then x-forwarded-*. */
   headers: RawHeaders;
   host: string | undefined;
+  /** More than one Host header (RFC 9112 3.2: answered 400). */
+  duplicateHost: boolean;
   contentLength: string | undefined;
   chunked: boolean;
 }
@@ -109,6 +119,7 @@ function forwardRequest(raw: RawHeaders, remote: string): Forward {
   const named = connectionNamed(raw);
   const headers: RawHeaders = ["host", ""];
   let host: string | undefined;
+  let duplicateHost = false;
   let contentLength: string | undefined;
   let chunked = false;
   let xff: string | undefined;
@@ -116,9 +127,12 @@ function forwardRequest(raw: RawHeaders, remote: string): Forward {
     const k = raw[i].toLowerCase();
     const v = raw[i + 1];
     if (k === "host") {
+      if (host !== undefined) duplicateHost = true;
       host ??= v;
       continue;
     }
+    // Only the proxy marks copies: a client must not pass a live request off as one.
+    if (k === MIRROR_MARKER_HEADER) continue;
     if (k === "transfer-encoding") chunked = true;
     if (HOP_BY_HOP.has(k) || (named !== undefined && named.includes(k))) continue;
     if (k === "content-length") contentLength ??= v;
@@ -129,7 +143,7 @@ function forwardRequest(raw: RawHeaders, remote: string): Forward {
     headers.push(raw[i], v);
   }
   headers.push("x-forwarded-for", xff ? `${xff}, ${remote}` : remote, "x-forwarded-proto", "http", "x-forwarded-host", "");
-  return { headers, host, contentLength, chunked };
+  return { headers, host, duplicateHost, contentLength, chunked };
 }
 
 /** RequestInfo whose `headers` object is only built when a matcher asks for it. */
@@ -217,6 +231,12 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   // Upstream hosts that are DNS names (headless Services) stand for all their addresses (pods).
   const members = new MemberResolver({ log, intervalMs: opts.resolveIntervalMs, resolver: opts.resolver });
   await members.follow(routing);
+  // Intake hardening (issue 13): limits and path normalization, swapped on reload like the routing.
+  let limits: Limits = limitsOf(config.proxy);
+  let pathNormalization: PathNormalization = config.proxy.pathNormalization ?? "BASE";
+  let adminTokenFile = config.proxy.adminTokenFile;
+  /** Request-body bytes held for copies, all requests together (bounded by limits.maxMirrorBufferBytes). */
+  let mirrorBuffered = 0;
   let ready = false;
   let draining = false;
   let primaryInFlight = 0;
@@ -237,6 +257,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     return rt;
   };
   compare = compareFor(config, undefined);
+  const limitHit = limitCounter(metrics.registry);
 
   // Per upstream origin (host:port), kept across reloads so a reload that keeps an upstream
   // keeps its warm connections: the primary's keep-alive agent, and the shadow pool (shadow.ts,
@@ -258,8 +279,22 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   }
   const agents = new Map<string, http.Agent>();
   const agentOf = new WeakMap<Upstream, http.Agent>();
-  const agentFor = (u: Upstream): http.Agent =>
-    perOrigin(agents, agentOf, u, () => new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo" }));
+  const agentFor = (u: Upstream): http.Agent => perOrigin(agents, agentOf, u, primaryAgent);
+  /** Keep-alive agent whose new connections fail with ECONNECTTIMEOUT past limits.primaryConnectTimeoutMs (answered 503). */
+  function primaryAgent(): http.Agent {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo" });
+    agent.createConnection = (options: net.NetConnectOpts) => {
+      const socket = net.createConnection(options);
+      const timer = setTimeout(() => {
+        limitHit("primary_connect_timeout");
+        socket.destroy(Object.assign(new Error("upstream connect timeout"), { code: CONNECT_TIMEOUT }));
+      }, limits.primaryConnectTimeoutMs);
+      const clear = () => clearTimeout(timer);
+      socket.once("connect", clear).once("close", clear);
+      return socket;
+    };
+    return agent;
+  }
 
   // Each copy settles exactly once, here.
   const onSettle = (copy: Copy<CopyCtx>, outcome: Outcome, status: number) => {
@@ -281,7 +316,12 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   const pools = new Map<string, ShadowPool<CopyCtx>>();
   const poolOf = new WeakMap<Upstream, ShadowPool<CopyCtx>>();
   const poolFor = (u: Upstream): ShadowPool<CopyCtx> =>
-    perOrigin(pools, poolOf, u, () => new ShadowPool(u.hostname, u.port, onSettle, routing.settings.maxShadowInFlight, routing.settings.shadowTimeoutMs));
+    perOrigin(pools, poolOf, u, () => {
+      const pool = new ShadowPool<CopyCtx>(u.hostname, u.port, onSettle, routing.settings.maxShadowInFlight, routing.settings.shadowTimeoutMs);
+      pool.maxDiscardBytes = limits.maxShadowAnswerBytes;
+      pool.onDiscardCut = () => limitHit("max_shadow_answer_bytes");
+      return pool;
+    });
 
   function sendCopy(up: Upstream, r: ShadowRequest, leg: Leg | undefined): void {
     const settings = r.settings;
@@ -323,6 +363,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     let authority = fwd.host ?? "";
     let preq: http.ClientRequest | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let bodyTimedOut = false;
     let cmp: Comparison | undefined;
     res.once("close", () => {
       primaryInFlight--;
@@ -335,6 +376,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
       if (primaryInFlight === 0 && onIdle) onIdle();
     });
+    if (fwd.duplicateHost) return refuse(req, res, "more than one Host header\n");
     if (url.charCodeAt(0) !== 47 /* / */) {
       // Absolute-form (RFC 9112 3.2.2): its authority replaces Host for routing. The proxy
       // still only ever connects to spec.upstreams, whatever the URL names.
@@ -349,8 +391,14 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       if (url.charCodeAt(0) !== 47) url = `/${url}`;
     }
     const qi = url.indexOf("?");
+    // Normalized before routing, as Istio does; the upstreams get the normalized path too.
+    const rawPath = qi < 0 ? url : url.slice(0, qi);
+    const query = qi < 0 ? "" : url.slice(qi + 1);
+    const path = normalizePath(rawPath, pathNormalization);
+    if (path === undefined) return refuse(req, res, "invalid path (%00)\n");
+    if (path !== rawPath) url = qi < 0 ? path : `${path}?${query}`;
     const method = req.method ?? "GET";
-    const info = new LazyInfo(req, authority, method, qi < 0 ? url : url.slice(0, qi), qi < 0 ? "" : url.slice(qi + 1));
+    const info = new LazyInfo(req, authority, method, path, query);
     const route = selectRoute(rt, info);
     if (!route) {
       req.resume();
@@ -433,7 +481,13 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     });
     p.on("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      if (res.destroyed || res.writableFinished) return; // client went away first
+      if (res.destroyed || res.writableFinished || bodyTimedOut) return; // client went away first, or 408 already answered
+      if (err.code === CONNECT_TIMEOUT) {
+        // Envoy's connect timeout: 503 (limits.primaryConnectTimeoutMs, Istio's default 10 s).
+        metrics.upstreamError(up.key, "connect");
+        if (!res.headersSent) metrics.request(routeId, 503);
+        return plain(res, 503, "upstream connect timeout\n");
+      }
       if (timedOut) {
         metrics.upstreamError(up.key, "timeout");
         if (!res.headersSent) metrics.request(routeId, 504);
@@ -452,6 +506,19 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     }
 
     req.pipe(p);
+    // A body that stops arriving: 408 (a reset once the answer started), and the connection closes.
+    const bodyTimer = setTimeout(() => {
+      bodyTimedOut = true;
+      limitHit("body_idle_timeout");
+      p.destroy();
+      if (res.headersSent) return void res.destroy();
+      res.shouldKeepAlive = false;
+      metrics.request(routeId, 408);
+      plain(res, 408, "request body timeout\n");
+    }, limits.bodyIdleTimeoutMs);
+    req.on("data", () => bodyTimer.refresh());
+    req.once("end", () => clearTimeout(bodyTimer));
+    res.once("close", () => clearTimeout(bodyTimer));
     if (!copies) return;
     const cap = settings.maxMirrorBodyBytes;
     const wanted = copies;
@@ -462,58 +529,99 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
     };
     if (declaredTooLarge(fwd.contentLength, cap)) return tooLarge();
-    // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the cap.
+    // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the
+    // cap, and while all requests together hold less than limits.maxMirrorBufferBytes.
     const capture = new BodyCapture(cap);
+    let held = 0;
+    const release = () => {
+      mirrorBuffered -= held;
+      held = 0;
+    };
     const onData = (chunk: Buffer) => {
-      if (capture.push(chunk)) return;
+      if (mirrorBuffered + chunk.length > limits.maxMirrorBufferBytes) {
+        limitHit("max_mirror_buffer_bytes");
+        capture.markTooLarge();
+      } else if (capture.push(chunk)) {
+        held += chunk.length;
+        mirrorBuffered += chunk.length;
+        return;
+      }
       req.off("data", onData);
+      release();
       tooLarge();
     };
     req.on("data", onData);
+    res.once("close", release);
     req.on("end", () => {
       const body = capture.body();
+      release();
       if (body === undefined) return;
       sendCopies(wanted, legs, { method, path: url, headers, authority, body, settings, block: undefined });
     });
   }
 
-  const server = http.createServer({ keepAliveTimeout: 65000, requestTimeout: 0, headersTimeout: 60000 }, handle);
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-    // Malformed HTTP: answer 400 when the socket can still take it, as Node would by default.
-    if (socket.writable && err.code !== "ECONNRESET") socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-    else socket.destroy();
-  });
+  /** 400 before routing (counted with route `none`). */
+  function refuse(req: http.IncomingMessage, res: http.ServerResponse, why: string): void {
+    req.resume();
+    metrics.request("none", 400);
+    res.shouldKeepAlive = false;
+    plain(res, 400, why);
+  }
 
-  const admin = http.createServer(async (req, res) => {
-    const path = pathOf(req.url);
-    if (path === "/healthz") return plain(res, 200, "ok\n");
-    if (path === "/readyz") return ready && !draining ? plain(res, 200, "ready\n") : plain(res, 503, draining ? "draining\n" : "not ready\n");
-    if (path === "/compare" || path === "/compare/summary" || path === "/compare/stats" || path === "/compare/ui" || path === "/compare/ui.json") {
-      const cr = compare;
-      if (!cr) return plain(res, 404, "comparison is off: add a compare block to the MirrorProxy spec (see the README)\n");
-      if (path === "/compare/summary") return plain(res, 200, `${cr.report.summaryLine()}\n`);
-      if (path === "/compare/ui") return serveDashboard(req, res);
-      const body = JSON.stringify(
-        path === "/compare/stats" ? cr.report.toStats(replica) : path === "/compare/ui.json" ? dashboardData(cr.report.toStats(replica)) : cr.report.toJSON(),
-        null,
-        2,
-      );
-      res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
-      res.end(body);
-      return;
-    }
-    if (path === "/metrics") {
-      try {
-        const text = await metrics.registry.metrics();
-        res.writeHead(200, { "content-type": metrics.registry.contentType });
-        res.end(text);
-      } catch (e) {
-        plain(res, 500, `${(e as Error).message}\n`);
-      }
-      return;
-    }
-    plain(res, 404, "not found: try /metrics, /healthz, /readyz, /compare\n");
-  });
+  const server = http.createServer(serverOptions(limits), oneAtATime(handle, () => limits.maxPipelinedRequests, limitHit));
+  server.maxConnections = limits.maxConnections;
+  server.on("drop", () => limitHit("max_connections"));
+  server.on("clientError", onClientError(limitHit));
+  server.on("connect", onConnect);
+
+  // Admin routes (admin.ts): public ones face the pod IP; protected ones hold traffic data.
+  const adminRoutes: AdminRoutes = {
+    public: {
+      "/healthz": (_req, res) => plain(res, 200, "ok\n"),
+      "/readyz": (_req, res) => (ready && !draining ? plain(res, 200, "ready\n") : plain(res, 503, draining ? "draining\n" : "not ready\n")),
+      "/metrics": async (_req, res) => {
+        try {
+          const text = await metrics.registry.metrics();
+          res.writeHead(200, { "content-type": metrics.registry.contentType });
+          res.end(text);
+        } catch (e) {
+          plain(res, 500, `${(e as Error).message}\n`);
+        }
+      },
+    },
+    protected: {
+      "/compare": (_req, res) => {
+        const cr = compare;
+        if (!cr) return compareOff(res);
+        json(res, cr.report.toJSON());
+      },
+      "/compare/summary": (_req, res) => {
+        const cr = compare;
+        if (!cr) return compareOff(res);
+        plain(res, 200, `${cr.report.summaryLine()}\n`);
+      },
+      // The mergeable per-replica form, for npm run verdict (it carries example paths: traffic data).
+      "/compare/stats": (_req, res) => {
+        const cr = compare;
+        if (!cr) return compareOff(res);
+        json(res, cr.report.toStats(replica));
+      },
+      // The dashboard page and its data (compare/dashboard.ts).
+      "/compare/ui": (req, res) => (compare ? serveDashboard(req, res) : compareOff(res)),
+      "/compare/ui.json": (_req, res) => {
+        const cr = compare;
+        if (!cr) return compareOff(res);
+        json(res, dashboardData(cr.report.toStats(replica)));
+      },
+    },
+  };
+  const json = (res: http.ServerResponse, value: unknown) => {
+    const body = JSON.stringify(value, null, 2);
+    res.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const compareOff = (res: http.ServerResponse) => plain(res, 404, "comparison is off: add a compare block to the MirrorProxy spec (see the README)\n");
+  const admin = http.createServer(adminHandler(adminRoutes, () => adminTokenFile));
 
   const listenOn = (s: http.Server, port: number) =>
     new Promise<AddressInfo>((resolve, reject) => {
@@ -567,9 +675,16 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
       routing = compileRouting(next);
       void members.follow(routing);
+      limits = limitsOf(next.proxy);
+      pathNormalization = next.proxy.pathNormalization ?? "BASE";
+      adminTokenFile = next.proxy.adminTokenFile;
+      server.maxConnections = limits.maxConnections;
+      server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+      server.headersTimeout = limits.headersTimeoutMs;
       for (const pool of pools.values()) {
         pool.maxConns = routing.settings.maxShadowInFlight;
         pool.timeoutMs = routing.settings.shadowTimeoutMs;
+        pool.maxDiscardBytes = limits.maxShadowAnswerBytes;
       }
       // Same compare block: keep the learned noise and the report. Changed: start afresh
       // (comparisons in flight finish on the old one, which is then dropped).

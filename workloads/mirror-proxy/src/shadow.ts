@@ -74,6 +74,8 @@ class Conn<C> {
   phase: number = Phase.Head;
   remaining = 0;
   status = 0;
+  /** Body bytes of the current answer read and thrown away (bounded by pool.maxDiscardBytes). */
+  discarded = 0;
 
   readonly pool: ShadowPool<C>;
 
@@ -130,6 +132,18 @@ class Conn<C> {
     else if (this.queue.length === 0) this.pool.idle(this);
   }
 
+  /**
+   * A discarded answer longer than pool.maxDiscardBytes: the copy was answered (its status
+   * is known), and reading the rest would only cost the proxy; the connection is closed
+   * instead (copies pipelined behind it end as `reset`).
+   */
+  private cut(): void {
+    const copy = this.queue.shift()!;
+    this.pool.settle(copy, "response", this.status);
+    this.pool.onDiscardCut?.();
+    this.kill("reset");
+  }
+
   private protocolError(): void {
     this.error ??= Object.assign(new Error("malformed shadow response"), { code: "EPROTO" });
     this.kill("error");
@@ -164,6 +178,7 @@ class Conn<C> {
           if (this.phase !== Phase.ChunkEnd) {
             const cap = this.queue[0].capture;
             if (cap !== undefined) cap.take(data, i, i + take);
+            else if ((this.discarded += take) > this.pool.maxDiscardBytes) return this.cut();
           }
           i += take;
           this.remaining -= take;
@@ -204,6 +219,7 @@ class Conn<C> {
         case Phase.UntilClose: {
           const cap = this.queue[0]?.capture;
           if (cap !== undefined) cap.take(data, i, n);
+          else if ((this.discarded += n - i) > this.pool.maxDiscardBytes) return this.cut();
           i = n;
           break;
         }
@@ -247,6 +263,7 @@ class Conn<C> {
       }
     }
     this.status = status;
+    this.discarded = 0;
     if (cap !== undefined) cap.status = status;
     if (close) this.reusable = false;
     if (this.queue[0].noBody || status === 204 || status === 304) this.complete();
@@ -290,6 +307,10 @@ export class ShadowPool<C> {
   downUntil = 0;
   /** A copy is probing whether the shadow is back (only one at a time). */
   probing = false;
+  /** How much of an answer nobody keeps (no capture) is read before its connection is closed. */
+  maxDiscardBytes = Infinity;
+  /** Called each time an answer was cut at maxDiscardBytes. */
+  onDiscardCut: (() => void) | undefined;
 
   constructor(host: string, port: number, settleCopy: Settle<C>, maxConns = 1, timeoutMs = 1000) {
     this.host = host;
