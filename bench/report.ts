@@ -15,6 +15,8 @@ export interface CaseDef {
   compare?: boolean;
   /** The proxy runs with --workers N (node:cluster); absent = one process, no cluster. */
   workers?: number;
+  /** --baseline: this run is of the baseline build (id `<case>~base`), the twin of case `<case>`. */
+  baseline?: boolean;
 }
 
 const SHADOW_LABEL: Record<Shadow, string> = {
@@ -275,7 +277,7 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
     [false, RSS_LIMIT_MB, "proxy case without compare"],
     [true, RSS_LIMIT_COMPARE_MB, "proxy case with compare"],
   ] as const) {
-    const runs = results.filter((r) => r.kind === "proxy" && !r.skipped && r.peakRssMb !== undefined && !r.workers && !!r.compare === comparing);
+    const runs = results.filter((r) => r.kind === "proxy" && !r.skipped && r.peakRssMb !== undefined && !r.workers && !r.baseline && !!r.compare === comparing);
     const worst = runs.reduce<CaseResult | undefined>((a, r) => (!a || r.peakRssMb! > a.peakRssMb! ? r : a), undefined);
     check(
       `peak RSS < ${limit} MB in every ${what}`,
@@ -350,4 +352,87 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
 export function renderTargets(t: TargetResult[]): string {
   const w = Math.max(...t.map((x) => x.name.length));
   return t.map((x) => `${x.status.padEnd(4)}  ${x.name.padEnd(w)}  ${x.measured}`).join("\n");
+}
+
+/** --baseline: every case's twin on the baseline build, run right before or after it in each round. */
+export function withBaselineTwins(cases: CaseDef[], ref: string): CaseDef[] {
+  return cases.flatMap((c) => (c.kind === "proxy" ? [c, { ...c, id: `${c.id}~base`, baseline: true, label: `${c.label} [baseline ${ref}]` }] : [c]));
+}
+
+/** Round r's order: twins swap places every other round, so neither build always runs first. */
+export function roundOrder(cases: CaseDef[], round: number): CaseDef[] {
+  if (round % 2 === 1) return cases;
+  const out = [...cases];
+  for (let i = 0; i + 1 < out.length; i++) {
+    if (out[i + 1].baseline && out[i + 1].id === `${out[i].id}~base`) {
+      [out[i], out[i + 1]] = [out[i + 1], out[i]];
+      i++;
+    }
+  }
+  return out;
+}
+
+export interface AbRow {
+  id: string;
+  rounds: number;
+  /** Medians over the rounds: baseline (A) and this build (B). */
+  cpuA?: number;
+  cpuB?: number;
+  rpsA: number;
+  rpsB: number;
+  /** CPU per request saved by B: 1 - the median over the rounds of B/A (paired, so the machine's load of each round cancels). */
+  cpuGain?: number;
+  /** req/s gained by B: the median of B/A over the rounds, - 1. */
+  rpsGain: number;
+  /** B's CPU per request below A's in every round. */
+  cpuBetterEveryRound: boolean;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Pairs every case with its baseline twin round by round; medians and gains. */
+export function abSummary(all: CaseResult[]): AbRow[] {
+  const rows: AbRow[] = [];
+  const ids = [...new Set(all.filter((r) => !r.baseline && r.kind === "proxy").map((r) => r.id))];
+  for (const id of ids) {
+    const pairs = [...new Set(all.map((r) => r.round ?? 1))]
+      .map((round) => [all.find((r) => r.id === `${id}~base` && (r.round ?? 1) === round), all.find((r) => r.id === id && (r.round ?? 1) === round)] as const)
+      .filter(([a, b]) => a?.wrk && b?.wrk && !a.skipped && !b.skipped);
+    if (pairs.length === 0) continue;
+    const cpuA = pairs.map(([a]) => cpuPer1k(a!));
+    const cpuB = pairs.map(([, b]) => cpuPer1k(b!));
+    const haveCpu = cpuA.every((x) => x !== undefined) && cpuB.every((x) => x !== undefined);
+    const rpsA = median(pairs.map(([a]) => a!.wrk!.rps));
+    const rpsB = median(pairs.map(([, b]) => b!.wrk!.rps));
+    const mA = haveCpu ? median(cpuA as number[]) : undefined;
+    const mB = haveCpu ? median(cpuB as number[]) : undefined;
+    rows.push({
+      id,
+      rounds: pairs.length,
+      cpuA: mA,
+      cpuB: mB,
+      rpsA,
+      rpsB,
+      cpuGain: haveCpu ? 1 - median(pairs.map((_, i) => (cpuB[i] as number) / (cpuA[i] as number))) : undefined,
+      rpsGain: median(pairs.map(([a, b]) => b!.wrk!.rps / a!.wrk!.rps)) - 1,
+      cpuBetterEveryRound: haveCpu && pairs.every((_, i) => (cpuB[i] as number) < (cpuA[i] as number)),
+    });
+  }
+  return rows;
+}
+
+export function renderAb(rows: AbRow[], ref: string): string {
+  const pct = (x: number | undefined) => (x === undefined ? "-" : `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)} %`);
+  const lines = [
+    `| case | rounds | CPU ms/1k req, baseline ${ref} | CPU ms/1k req, this build | CPU saved (paired) | B cheaper every round | req/s, baseline | req/s, this build | req/s gained (paired) |`,
+    "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    lines.push(`| ${r.id} | ${r.rounds} | ${fmt(r.cpuA, 0)} | ${fmt(r.cpuB, 0)} | ${pct(r.cpuGain)} | ${r.cpuBetterEveryRound ? "yes" : "no"} | ${fmt(r.rpsA, 0)} | ${fmt(r.rpsB, 0)} | ${pct(r.rpsGain)} |`);
+  }
+  return lines.join("\n");
 }

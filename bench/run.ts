@@ -14,8 +14,12 @@ import { NGINX_BIN, mirrorMetricLines, nodeFlagsFromDockerfile, proxyConfigYaml 
 import { canConnect, childPids, cpuMeter, freePort, installCleanup, processCpu, sampleRss, stopAll, ticksPerSecond, track } from "./procs.ts";
 import { PROXY_ENTRY_TS, buildProxyJs, nginxMissingReason, runWrk, startNginx, startProxy, writeWrkLua, type RunningProxy } from "./servers.ts";
 import {
+  abSummary,
   buildRows,
   cpuPer1k,
+  renderAb,
+  roundOrder,
+  withBaselineTwins,
   evaluateTargets,
   renderMarkdown,
   renderTargets,
@@ -41,6 +45,7 @@ interface Options {
   rounds: number;
   profile?: string;
   workers: number[];
+  baseline?: string;
 }
 
 function positive(name: string) {
@@ -78,6 +83,7 @@ function parseOptions(): Options {
     )
     .option("--proxy-entry <file>", "run this proxy entry point instead (overrides --proxy-build)")
     .option("--workers <list>", "also run the proxy with --workers N (node:cluster), mirroring to the fast shadow, for each N of a comma list (e.g. 2,4)", workerList, [])
+    .option("--baseline <git-ref>", "A/B: also run every proxy case on the proxy of this git ref (compiled alike), alternating with this tree's in each round; prints medians and gains (use with --rounds)")
     .option("--profile <dir>", "write a V8 CPU profile of the proxy per case (node --cpu-prof) into dir, and print its CPU shares by part")
     .option("--proxy-node-args <args>", "node flags for the proxy process, space-separated (default: those of the CMD in workloads/mirror-proxy/Dockerfile)")
     .parse();
@@ -131,6 +137,16 @@ function versionOf(cmd: string, args: string[]): string {
   return `${r.stdout ?? ""}${r.stderr ?? ""}`.split("\n")[0].replace(/ Copyright.*/, "").trim() || "unknown";
 }
 
+/** The workloads/ tree of a git ref, extracted into dir (for a baseline build); returns dir. */
+function exportTree(ref: string, dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const archive = spawnSync("git", ["archive", "--format=tar", ref, "workloads"], { maxBuffer: 256 * 1024 * 1024 });
+  if (archive.status !== 0) throw new Error(`--baseline ${ref}: git archive failed: ${archive.stderr.toString()}`);
+  const tar = spawnSync("tar", ["-x", "-C", dir], { input: archive.stdout });
+  if (tar.status !== 0) throw new Error(`--baseline ${ref}: tar failed: ${tar.stderr.toString()}`);
+  return dir;
+}
+
 function stamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 }
@@ -140,7 +156,8 @@ function stamp(d: Date): string {
 
 async function main(): Promise<void> {
   const opts = parseOptions();
-  const cases = selectCases(opts.only, opts.workers);
+  const selected = selectCases(opts.only, opts.workers);
+  const cases = opts.baseline ? withBaselineTwins(selected, opts.baseline) : selected;
   const startedAt = new Date();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mirror-bench-"));
   installCleanup(async () => {
@@ -209,6 +226,11 @@ async function main(): Promise<void> {
   } else if (!proxyMissing && cases.some((c) => c.kind === "proxy")) {
     console.log(`proxy: ${proxyEntry}`);
   }
+  let baselineEntry: string | undefined;
+  if (opts.baseline && !proxyMissing) {
+    baselineEntry = buildProxyJs(path.join(tmp, "baseline"), exportTree(opts.baseline, path.join(tmp, "baseline-src"))).entry;
+    console.log(`baseline: the proxy of ${opts.baseline} (git archive), compiled alike -> ${baselineEntry}`);
+  }
 
   // With --rounds N every case runs N times, interleaved (round 1 of every
   // case, then round 2...), and the round least disturbed by other processes
@@ -219,7 +241,7 @@ async function main(): Promise<void> {
   if (opts.profile) fs.mkdirSync(opts.profile, { recursive: true });
   const allRounds: CaseResult[] = [];
   for (let round = 1; round <= opts.rounds; round++) {
-    for (const [i, c] of cases.entries()) {
+    for (const [i, c] of roundOrder(cases, round).entries()) {
       const head = `[${opts.rounds > 1 ? `round ${round}/${opts.rounds} ` : ""}${i + 1}/${cases.length}] ${c.id.padEnd(12)} ${c.label}`;
       const skip = c.kind === "nginx" ? nginxMissing : c.kind === "proxy" ? proxyMissing : null;
       if (skip) {
@@ -238,7 +260,7 @@ async function main(): Promise<void> {
           nodeArgs = [...proxyNodeArgs, "--cpu-prof", `--cpu-prof-dir=${path.resolve(opts.profile)}`, `--cpu-prof-name=${name}`];
           profiled.add(path.join(opts.profile, name));
         }
-        r = await runCase(c, { opts, proxyEntry, proxyNodeArgs: nodeArgs, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows });
+        r = await runCase(c, { opts, proxyEntry: c.baseline ? baselineEntry! : proxyEntry, proxyNodeArgs: nodeArgs, tmp, luaPath, P, shadowPort: shadowPort[c.shadow], shadowKey: shadowCountKey[c.shadow], primary, shadows });
         const w = r.wrk!;
         const perK = cpuPer1k(r);
         console.log(
@@ -278,6 +300,12 @@ async function main(): Promise<void> {
   console.log(`\n${text}\n`);
   console.log("Targets (issue 14):");
   console.log(renderTargets(targets));
+  let abDoc = "";
+  if (opts.baseline) {
+    const table = renderAb(abSummary(allRounds), opts.baseline);
+    console.log(`\nA/B against ${opts.baseline} (medians over the rounds; the twins alternate which runs first):\n${table}`);
+    abDoc = `\n\n## A/B against \`${opts.baseline}\`\n\nEach proxy case ran on both builds in every round, one right after the other (which first alternates); medians over the rounds.\n\n${table}`;
+  }
   let profileDoc = "";
   if (opts.profile) {
     const files = profileFiles([opts.profile]).filter((f) => profiled.has(f));
@@ -311,6 +339,7 @@ async function main(): Promise<void> {
     `(\`-1c\` rows: 1 connection, 1 thread, <= 3 s). Proxy: ${proxyDesc}.\n\n` +
     `${md}\n\n## Targets\n\n| status | target | measured |\n|---|---|---|\n` +
     targets.map((t) => `| ${t.status} | ${t.name} | ${t.measured} |`).join("\n") +
+    abDoc +
     profileDoc +
     `\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
   const json = JSON.stringify({ startedAt, machine, options: opts, proxy: proxyDesc, results, allRounds: opts.rounds > 1 ? allRounds : undefined, rows, targets, notes }, null, 2);

@@ -171,22 +171,23 @@ function httpGet(url: string): Promise<string> {
  * (which also loads a WASM transpiler: ~25 MB more RSS). Returns the entry
  * point, or throws with tsc's output when nothing was emitted.
  */
-export function buildProxyJs(dir: string): { entry: string; warnings: string } {
+export function buildProxyJs(dir: string, srcRoot = process.cwd()): { entry: string; warnings: string } {
   const root = process.cwd();
+  fs.mkdirSync(dir, { recursive: true });
   const outDir = path.join(dir, "proxy-js");
   const tsconfig = path.join(dir, "tsconfig.proxy.json");
   fs.writeFileSync(
     tsconfig,
     JSON.stringify(
       {
-        extends: path.join(root, "workloads", "tsconfig.build.json"),
+        extends: path.join(srcRoot, "workloads", "tsconfig.build.json"),
         compilerOptions: {
           outDir,
-          rootDir: path.join(root, "workloads"),
+          rootDir: path.join(srcRoot, "workloads"),
           noEmit: false,
           typeRoots: [path.join(root, "node_modules", "@types")],
         },
-        include: [path.join(root, PROXY_DIR, "src", "**", "*.ts")],
+        include: [path.join(srcRoot, PROXY_DIR, "src", "**", "*.ts")],
       },
       null,
       2,

@@ -1,4 +1,4 @@
-import { buildRows, evaluateTargets, renderText, selectCases, type CaseResult } from "../../bench/report";
+import { abSummary, buildRows, evaluateTargets, renderAb, renderText, roundOrder, selectCases, withBaselineTwins, type CaseResult } from "../../bench/report";
 import { spawn } from "node:child_process";
 import { processCpu } from "../../bench/procs";
 import { parseWrkOutput, type WrkResult } from "../../bench/wrk";
@@ -184,5 +184,36 @@ describe("bench: server CPU time from /proc", () => {
     } finally {
       child.kill("SIGKILL");
     }
+  });
+});
+
+describe("bench: A/B against a baseline build (--baseline)", () => {
+  it("twins every proxy case, and swaps which twin runs first every other round", () => {
+    const cases = withBaselineTwins(selectCases("direct,proxy-off,proxy-fast"), "main");
+    expect(cases.map((c) => c.id)).toEqual(["direct", "proxy-off", "proxy-off~base", "proxy-fast", "proxy-fast~base", "direct-1c"]);
+    expect(cases.find((c) => c.id === "proxy-fast~base")).toMatchObject({ baseline: true, shadow: "fast", label: "mirror-proxy mirror 100% -> fast shadow [baseline main]" });
+    expect(roundOrder(cases, 1).map((c) => c.id)).toEqual(cases.map((c) => c.id));
+    expect(roundOrder(cases, 2).map((c) => c.id)).toEqual(["direct", "proxy-off~base", "proxy-off", "proxy-fast~base", "proxy-fast", "direct-1c"]);
+  });
+
+  it("medians per build over the rounds, the CPU saved and whether B was cheaper in every round", () => {
+    const run = (id: string, round: number, rps: number, cpuMs: number): CaseResult => ({ ...result("proxy-fast", wrk(rps, 2, 8), 80, cpuMs), id, round, baseline: id.endsWith("~base") || undefined });
+    // 10 s at rps: cpuMs / (rps * 10 / 1000) ms per 1k requests.
+    const all = [
+      run("proxy-fast~base", 1, 10000, 20000), // 200
+      run("proxy-fast", 1, 11000, 17600), // 160
+      run("proxy-fast", 2, 10000, 17000), // 170
+      run("proxy-fast~base", 2, 9000, 19800), // 220
+      run("proxy-fast~base", 3, 10000, 21000), // 210
+      run("proxy-fast", 3, 12000, 21600), // 180
+    ];
+    const [row] = abSummary(all);
+    expect(row).toMatchObject({ id: "proxy-fast", rounds: 3, cpuA: 210, cpuB: 170, rpsA: 10000, rpsB: 11000, cpuBetterEveryRound: true });
+    // Paired: B/A per round 0.8, 0.773, 0.857 (CPU) and 1.1, 1.111, 1.2 (req/s); their medians.
+    expect(row.cpuGain).toBeCloseTo(0.2);
+    expect(row.rpsGain).toBeCloseTo(10000 / 9000 - 1);
+    expect(renderAb([row], "main")).toMatch(/\| proxy-fast \| 3 \| 210 \| 170 \| \+20\.0 % \| yes \| 10,000 \| 11,000 \| \+11\.1 % \|/);
+    const worse = abSummary(all.map((r) => (r.id === "proxy-fast" && r.round === 2 ? { ...r, serverCpuMs: 30000 } : r)))[0];
+    expect(worse.cpuBetterEveryRound).toBe(false);
   });
 });
