@@ -194,6 +194,11 @@ export class PodCluster {
     if (!service) return undefined;
     const ips = this.endpoints(service.metadata.name).map((p) => p.ip);
     if (service.spec.clusterIP === "None") return ips;
+    // No virtual IP here, so no port mapping: a ClusterIP Service resolves to a pod only when
+    // its ports reach the pods unmapped; else NXDOMAIN, so a client relying on it fails loudly.
+    // (Proxy mode connects to the headless per-version Services only.)
+    const unmapped = service.spec.ports.every((p: Obj) => p.targetPort === undefined || p.targetPort === p.port);
+    if (!unmapped) return undefined;
     return ips.length === 0 ? [] : [ips[Math.floor(Math.random() * ips.length)]];
   }
 

@@ -12,7 +12,10 @@ import { curlCommand } from "../../components/ingress";
 import { parseStackConfig } from "../../components/config";
 import { requestsIn, type RequestFilter } from "../../local/lib/requestLog.ts";
 import { shadowInFlight, waitForSettledCounts } from "../../local/lib/mirrorCounts.ts";
-import { requestFor, sendRequest, sendRequests, type RequestResult } from "../../local/lib/traffic.ts";
+import { requestFor, sendRequest, sendRequests, type RequestResult, type RequestSpec } from "../../local/lib/traffic.ts";
+import { accountedFor, appRoutes, fetchCompare, learnedNoise, waitForCompared } from "../../local/lib/compareReport.ts";
+import { hostnameCookieRequests } from "../../local/lib/demo.ts";
+import { Agent } from "undici";
 import { expectedCopies, runCurl } from "../integration/helpers";
 import { byType, named, runProgram, T, useMockedMachine, type ProgramRun } from "../support/pulumiProgram";
 import { PodCluster, type PlayedPod } from "./cluster";
@@ -47,6 +50,28 @@ async function buildImages(run: ProgramRun): Promise<string[]> {
 }
 
 const ok = (results: RequestResult[]) => results.filter((r) => r.status !== 200);
+
+/** Requests from `workers` keep-alive clients, back to back, until stop() (which returns them all). */
+function steadyLoad(spec: RequestSpec, workers: number): { stop(): Promise<RequestResult[]> } {
+  const dispatcher = new Agent({ connections: workers, keepAliveTimeout: 4000 });
+  const results: RequestResult[] = [];
+  let stopping = false;
+  const running = Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (!stopping) results.push(await sendRequest(spec, dispatcher));
+    }),
+  );
+  return {
+    async stop() {
+      stopping = true;
+      await running;
+      await dispatcher.close();
+      return results;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("proxy mode on podman: the rendered pods, played as they are", () => {
   const workDir = mkdtempSync(path.join(tmpdir(), "tm-pods-"));
@@ -121,5 +146,76 @@ describe("proxy mode on podman: the rendered pods, played as they are", () => {
     const { low, high } = expectedCopies(MOVIES_REQUESTS, MOVIES_PERCENT);
     console.log(`pods: movies ${MOVIES_REQUESTS} requests, ${counts.v2} copies in v2 (${((100 * counts.v2) / MOVIES_REQUESTS).toFixed(1)} %, bounds ${low}-${high})`);
     expect({ ...counts, inBounds: counts.v2 >= low && counts.v2 <= high }).toEqual({ v1: MOVIES_REQUESTS, v2: counts.v2, settled: true, inBounds: true });
+  }, 120_000);
+
+  test("hostname with compare: each v1 pod is a member of its own, so the pod name is learned as noise, never a mismatch", async () => {
+    // One proxy replica (its /compare is its own): the requests go to that pod directly.
+    const proxy = cluster.podsWith({ app: "mirror-proxy" })[1];
+    const admin = `http://${proxy.ip}:9901`;
+    const before = accountedFor(await fetchCompare(admin), "hostname");
+    const spec = requestFor(`http://${proxy.ip}:8080`, demoApp("hostname"), config.apps.hostname, { cookie: "user=test" });
+    const requests = hostnameCookieRequests(true);
+    const bodies = new Set<string>();
+    for (let sent = 1; sent <= requests; sent++) {
+      const result = await sendRequest(spec, undefined, true);
+      expect(result.status).toBe(200);
+      bodies.add((result.body ?? "").trim());
+      expect((await waitForCompared(admin, { hostname: before + sent })).settled).toBe(true);
+    }
+    // Round-robin over the headless Service's two addresses: both v1 pods answered.
+    const v1Pods = cluster.podsWith({ app: "hostname", version: "v1" }).map((p) => `${p.name} v1`);
+    expect([...bodies].sort()).toEqual(v1Pods.sort());
+    const report = (await fetchCompare(admin))!;
+    expect(learnedNoise(report, "hostname")).toEqual(["body"]);
+    const [[, route]] = appRoutes(report, "hostname");
+    console.log(`pods: hostname compare on ${proxy.name}: ${requests} requests, ${route.compared} compared, ${route.mismatch} differ, noise learned: ${learnedNoise(report, "hostname").join(", ")}`);
+    expect({ mismatch: route.mismatch, topDifferences: route.topDifferences }).toEqual({ mismatch: 0, topDifferences: [] });
+  }, 120_000);
+
+  test(`ConfigMap update under traffic: mirrorPercent ${MOVIES_PERCENT} -> ${RELOADED_PERCENT}, written as the kubelet does, both proxies reload, no request fails`, async () => {
+    const updated = await runProgram(stackWith(RELOADED_PERCENT));
+    const data = named(updated, T.configMap, "mirror-proxy").inputs.data;
+    expect(data).not.toEqual(named(run, T.configMap, "mirror-proxy").inputs.data);
+    const proxies = cluster.podsWith({ app: "mirror-proxy" });
+    const reloadsBefore = await Promise.all(proxies.map(async (p) => (await cluster.logs(p.name)).split("config reloaded").length));
+
+    const load = steadyLoad(requestFor(url, demoApp("movies"), config.apps.movies, { host: `pods-${cluster.runId}-reload.example.com` }), 4);
+    await sleep(1500);
+    const started = Date.now();
+    await cluster.kubeletConfigMap("mirror-proxy", data);
+    // Both replicas see the swapped ..data symlink and reload.
+    for (;;) {
+      const reloads = await Promise.all(proxies.map(async (p) => (await cluster.logs(p.name)).split("config reloaded").length));
+      if (reloads.every((n, i) => n > reloadsBefore[i])) break;
+      if (Date.now() - started > 20_000) throw new Error(`not every proxy reloaded in 20 s: ${JSON.stringify({ reloadsBefore, reloads })}`);
+      await sleep(200);
+    }
+    const reloadMs = Date.now() - started;
+    await sleep(1500);
+    const during = await load.stop();
+    console.log(`pods: ConfigMap update: ${during.length} requests under traffic, ${ok(during).length} failed, both proxies reloaded ${reloadMs} ms after the write`);
+    expect(ok(during)).toEqual([]);
+
+    const host = `pods-${cluster.runId}-b.example.com`;
+    const results = await sendRequests(requestFor(url, demoApp("movies"), config.apps.movies, { host }), MOVIES_REQUESTS, 4);
+    expect(ok(results)).toEqual([]);
+    const counts = await settledCounts("movies", MOVIES_REQUESTS, { host });
+    const { low, high } = expectedCopies(MOVIES_REQUESTS, RELOADED_PERCENT);
+    console.log(`pods: movies after reload: ${MOVIES_REQUESTS} requests, ${counts.v2} copies (${((100 * counts.v2) / MOVIES_REQUESTS).toFixed(1)} %, bounds ${low}-${high})`);
+    expect({ ...counts, inBounds: counts.v2 >= low && counts.v2 <= high }).toEqual({ v1: MOVIES_REQUESTS, v2: counts.v2, settled: true, inBounds: true });
+  }, 180_000);
+
+  test("a proxy pod deleted under load (endpoints, preStop, SIGTERM): it drains and exits 0, no request is lost", async () => {
+    const [victim] = cluster.podsWith({ app: "mirror-proxy" });
+    const load = steadyLoad(requestFor(url, demoApp("movies"), config.apps.movies, { host: `pods-${cluster.runId}-drain.example.com` }), 8);
+    await sleep(2000);
+    const { exitCode, seconds } = await cluster.deletePod(victim.name);
+    await sleep(1000);
+    const results = await load.stop();
+    const logs = await cluster.logs(victim.name);
+    console.log(`pods: proxy deleted under load: ${results.length} requests, ${ok(results).length} failed; ${victim.name} exited ${exitCode} after ${seconds.toFixed(1)} s (preStop included)`);
+    expect(ok(results)).toEqual([]);
+    expect(exitCode).toBe(0);
+    expect(logs).toMatch(/mirror-proxy: SIGTERM, draining\n(.*\n)*mirror-proxy: drained, bye/);
   }, 120_000);
 });
