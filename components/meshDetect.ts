@@ -32,7 +32,27 @@ function unreachable(cause: string): pulumi.RunError {
   );
 }
 
-/** Asks the cluster of the current kubeconfig context for Istio's CRD. */
+/** Versions of a CRD (`spec.versions`) as the API server returns it. */
+export interface CrdVersions {
+  spec?: { versions?: Array<{ name?: string; served?: boolean }> };
+}
+
+/**
+ * The program applies `networking.istio.io/v1` objects, which Istio serves from 1.22 on.
+ * An older Istio has the CRD without a served v1: say so and what to do (undefined when v1 is served).
+ */
+export function istioWithoutV1(crd: CrdVersions, context: string): pulumi.RunError | undefined {
+  const versions = crd.spec?.versions ?? [];
+  if (versions.some((v) => v.name === "v1" && v.served)) return undefined;
+  const served = versions.filter((v) => v.served).map((v) => v.name).join(", ") || "none";
+  return new pulumi.RunError(
+    `the cluster (context ${context}) has Istio's CRD ${ISTIO_VIRTUALSERVICE_CRD} but does not serve its version v1 (served: ${served}): ` +
+      `Istio is older than 1.22, and this program applies networking.istio.io/v1 objects. Upgrade Istio to 1.22 or later ` +
+      `(istioctl upgrade), or deploy our mirror proxy instead: pulumi config set ${PROJECT}:mesh proxy`,
+  );
+}
+
+/** Asks the cluster of the current kubeconfig context for Istio's CRD (and that it serves v1). */
 export async function detectMeshFromCluster(): Promise<MeshDecision> {
   // ESM-only package: loaded lazily (Node 24 require()s ESM).
   const k8s = await import("@kubernetes/client-node");
@@ -49,9 +69,12 @@ export async function detectMeshFromCluster(): Promise<MeshDecision> {
     timer = setTimeout(() => reject(new Error(`no answer in ${DETECT_TIMEOUT_MS / 1000} s`)), DETECT_TIMEOUT_MS);
   });
   try {
-    await Promise.race([api.readCustomResourceDefinition({ name: ISTIO_VIRTUALSERVICE_CRD }), timeout]);
+    const crd = await Promise.race([api.readCustomResourceDefinition({ name: ISTIO_VIRTUALSERVICE_CRD }), timeout]);
+    const tooOld = istioWithoutV1(crd, context);
+    if (tooOld) throw tooOld;
     return { mesh: "istio", reason: `the cluster (context ${context}) serves the CRD ${ISTIO_VIRTUALSERVICE_CRD}` };
   } catch (err) {
+    if (err instanceof pulumi.RunError) throw err;
     const code = (err as { code?: number }).code;
     if (code === 404) {
       return { mesh: "proxy", reason: `the cluster (context ${context}) has no CRD ${ISTIO_VIRTUALSERVICE_CRD}: Istio is absent` };

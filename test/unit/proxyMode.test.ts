@@ -203,6 +203,13 @@ describe("mesh: auto", () => {
 describe("detecting Istio through the Kubernetes API (a local stand-in API server)", () => {
   let server: Server;
   let crdStatus = 200;
+  // As Istio >= 1.22 installs the CRD (its crd-all.gen.yaml): v1alpha3 (stored), v1beta1, v1.
+  const ISTIO_1_22_VERSIONS = [
+    { name: "v1", served: true, storage: false },
+    { name: "v1alpha3", served: true, storage: true },
+    { name: "v1beta1", served: true, storage: false },
+  ];
+  let crdVersions = ISTIO_1_22_VERSIONS;
   const seen: string[] = [];
   let kubeconfigDir: string;
   const savedKubeconfig = process.env.KUBECONFIG;
@@ -231,7 +238,7 @@ describe("detecting Istio through the Kubernetes API (a local stand-in API serve
       res.writeHead(crdStatus, { "content-type": "application/json" });
       res.end(
         crdStatus === 200
-          ? JSON.stringify({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name: ISTIO_VIRTUALSERVICE_CRD } })
+          ? JSON.stringify({ apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", metadata: { name: ISTIO_VIRTUALSERVICE_CRD }, spec: { versions: crdVersions } })
           : JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 }),
       );
     });
@@ -253,6 +260,21 @@ describe("detecting Istio through the Kubernetes API (a local stand-in API serve
     expect(seen.at(-1)).toBe(
       `GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/${ISTIO_VIRTUALSERVICE_CRD} Bearer test-token`,
     );
+  });
+
+  test("the CRD without a served v1 (Istio < 1.22): an error saying to upgrade Istio or set mesh proxy", async () => {
+    crdStatus = 200;
+    crdVersions = ISTIO_1_22_VERSIONS.filter((v) => v.name !== "v1");
+    writeKubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      await expect(detectMeshFromCluster()).rejects.toThrow(
+        `the cluster (context local) has Istio's CRD ${ISTIO_VIRTUALSERVICE_CRD} but does not serve its version v1 (served: v1alpha3, v1beta1): ` +
+          "Istio is older than 1.22, and this program applies networking.istio.io/v1 objects. Upgrade Istio to 1.22 or later " +
+          "(istioctl upgrade), or deploy our mirror proxy instead: pulumi config set traffic-mirroring:mesh proxy",
+      );
+    } finally {
+      crdVersions = ISTIO_1_22_VERSIONS;
+    }
   });
 
   test("the CRD is not found: proxy", async () => {
