@@ -33,7 +33,7 @@ describe("Gateway API detection through the Kubernetes API (a local stand-in API
       res.end(JSON.stringify(body));
     };
     if (req.url === `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${ISTIO_VIRTUALSERVICE_CRD}`) {
-      return cluster.istio ? json(200, { kind: "CustomResourceDefinition", metadata: { name: ISTIO_VIRTUALSERVICE_CRD } }) : json(404, notFound);
+      return cluster.istio ? json(200, { kind: "CustomResourceDefinition", metadata: { name: ISTIO_VIRTUALSERVICE_CRD }, spec: { versions: [{ name: "v1", served: true }] } }) : json(404, notFound);
     }
     if (req.url === "/apis/gateway.networking.k8s.io/v1") {
       if (!cluster.gatewayApi) return json(404, notFound);
