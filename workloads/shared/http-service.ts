@@ -7,8 +7,13 @@ import { MIRROR_MARKER_HEADER, isMirroredRequest } from "./mirror.ts";
 
 export const HEALTH_PATH = "/healthz";
 
-/** How long close() lets in-flight requests finish before cutting connections (below Kubernetes' 30 s grace period). */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+/**
+ * How long close() lets in-flight requests finish before cutting connections. It must end
+ * before the kubelet's SIGKILL: the pods' terminationGracePeriodSeconds (20) counts the
+ * preStop sleep (3 s) too, so 20 - 3 leaves 17 s, and 15 s leaves time to exit
+ * (test/unit/shutdownTiming.test.ts reads the rendered values).
+ */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 15_000;
 
 export interface RequestInfo {
   method: string;
