@@ -1,5 +1,6 @@
 // The few facts the program asks of the user's minikube. Side effects live
 // here; the parsing is pure and tested on its own.
+import * as pulumi from "@pulumi/pulumi";
 import { execFileSync } from "node:child_process";
 
 /** The minikube binary; MINIKUBE_BIN lets tests (or a user) name another. */
@@ -45,13 +46,36 @@ export function parseEnvLines(text: string): Record<string, string> {
   return vars;
 }
 
+/** Why the endpoint was chosen, when the user should know (a DOCKER_HOST not confirmed as minikube's). */
+export type EndpointWarning = (message: string) => void;
+
 /**
- * Where to build images: the shell's `eval $(minikube docker-env)` first,
- * else what `minikube docker-env` says, else undefined.
+ * Where to build images: minikube's Docker daemon. The shell's DOCKER_HOST is taken as is when
+ * `eval $(minikube docker-env)` set it (MINIKUBE_ACTIVE_DOCKERD marks that); any other
+ * DOCKER_HOST (Docker Desktop's, a remote one) is checked against `minikube docker-env`: when
+ * minikube names another daemon, minikube's is used, and when minikube cannot be asked, the
+ * shell's is used; either way with a warning, never silently (images built into a daemon the
+ * cluster does not read never start: ErrImageNeverPull). Undefined when there is neither.
  */
-export function minikubeDockerEndpoint(env: NodeJS.ProcessEnv = process.env): DockerEndpoint | undefined {
+export function minikubeDockerEndpoint(env: NodeJS.ProcessEnv = process.env, warn: EndpointWarning = defaultWarn): DockerEndpoint | undefined {
   const fromShell = dockerEndpointFromVars(env);
-  if (fromShell) return fromShell;
+  if (fromShell && env.MINIKUBE_ACTIVE_DOCKERD) return fromShell;
   const out = runMinikube(["docker-env", "--shell", "none"], env);
-  return out ? dockerEndpointFromVars(parseEnvLines(out)) : undefined;
+  const fromMinikube = out ? dockerEndpointFromVars(parseEnvLines(out)) : undefined;
+  if (!fromShell) return fromMinikube;
+  if (!fromMinikube) {
+    warn(
+      `DOCKER_HOST=${fromShell.host} is not minikube's (no MINIKUBE_ACTIVE_DOCKERD, and minikube docker-env did not answer): ` +
+        "building the images there; the cluster must be able to read that daemon's images (else: eval $(minikube docker-env))",
+    );
+    return fromShell;
+  }
+  if (fromMinikube.host !== fromShell.host) {
+    warn(`DOCKER_HOST=${fromShell.host} is not minikube's Docker (minikube docker-env: ${fromMinikube.host}): building the images into minikube's`);
+  }
+  return fromMinikube;
+}
+
+function defaultWarn(message: string): void {
+  pulumi.log.warn(message);
 }

@@ -33,7 +33,9 @@ export const T = {
 /** Hermetic: never ask a real minikube; build images for a fake Docker daemon. */
 export function useMockedMachine(): void {
   process.env.MINIKUBE_BIN = "/nonexistent/minikube";
+  // As `eval $(minikube docker-env)` sets it.
   process.env.DOCKER_HOST = "tcp://192.168.49.2:2376";
+  process.env.MINIKUBE_ACTIVE_DOCKERD = "minikube";
   delete process.env.DOCKER_TLS_VERIFY;
 }
 
