@@ -81,7 +81,16 @@ describeLive("live stack: its ingressUrl curled, pod logs read through the Kuber
     expect(mirrored.body).toMatch(/\bv1\b/);
     expect(await settledCounts("hostname", 2, filter)).toEqual({ v1: 2, v2: 1, settled: true });
     const copies = await podRequests("hostname", "v2", filter);
-    expect(copies.map((copy) => [copy.host.replace(/:\d+$/, ""), copy.mirrored])).toEqual([["hostname.example.com-shadow", true]]);
+    // The copy's Host: `-shadow` appended (Envoy's classic behaviour, our proxy's default, Istio
+    // before 1.28 or with DISABLE_SHADOW_HOST_SUFFIX=false as the README installs it), or not
+    // (Istio 1.28+ by default: the demo service then cannot tell it is a copy; our proxy with
+    // shadowHostSuffix "" still marks it with its header). v2 gets nothing but copies here.
+    const copy = copies.map((c) => [c.host.replace(/:\d+$/, ""), c.mirrored]);
+    expect([
+      [["hostname.example.com-shadow", true]],
+      [["hostname.example.com", false]],
+      [["hostname.example.com", true]],
+    ]).toContainEqual(copy);
   }, 180_000);
 
   test(`movies: v2's share of ${MOVIES_REQUESTS} requests within the exact binomial bound of the stack's mirrorPercent`, async () => {
