@@ -3,22 +3,23 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "node:path";
-import { DEMO_APPS, demoApp } from "./components/apps";
-import { PROJECT, readStackConfig } from "./components/config";
+import { App, Version, VERSIONS } from "./components/apps";
+import { appList, asRunError, checkMeshSupport, PROJECT, readStackConfig, writeMirroringWarnings } from "./components/config";
+import { DarkLaunch } from "./components/darkLaunch";
 import { GatewayApiMirror, renderHttpRoute, routingNeeds } from "./components/gatewayApi";
 import { checkIstioShadowSuffix, Finding } from "./components/gatewayApiSupport";
-import { curlCommand, istioIngressUrl, resolveNodeIp } from "./components/ingress";
-import { gatewayRef, IstioMirror } from "./components/istioMirror";
+import { curlCommands, exampleHost, istioIngressUrl, resolveNodeIp } from "./components/ingress";
+import { gatewayRef, IstioGateway } from "./components/istioMirror";
 import { checkConfiguredGatewayClass, chooseMesh } from "./components/meshDetect";
 import { minikubeDockerEndpoint } from "./components/minikube";
 import { MirrorProxy } from "./components/mirrorProxy";
 import { DemoNamespace } from "./components/namespace";
 import { inClusterUpstreams, primaryReplicas, renderMirrorProxyYaml } from "./components/proxyConfig";
 import { buildStackRoutings } from "./components/routing";
-import { VersionedService } from "./components/versionedService";
 import { WorkloadImage } from "./components/workloadImage";
 
 const config = readStackConfig();
+const apps = appList(config);
 const nodeIp = resolveNodeIp(config.nodeIp);
 const workloadsDir = path.join(__dirname, "workloads");
 
@@ -39,19 +40,25 @@ function dockerProvider(): docker.Provider {
   return minikubeDocker;
 }
 
-function image(workload: string, readyMade: string | undefined): pulumi.Input<string> {
-  if (readyMade) return readyMade;
-  return new WorkloadImage(`${workload}-image`, { workload, contextDir: workloadsDir, provider: dockerProvider() }).imageRef;
+const built = new Map<string, pulumi.Output<string>>();
+function buildImage(workload: string): pulumi.Output<string> {
+  let ref = built.get(workload);
+  if (!ref) {
+    ref = new WorkloadImage(`${workload}-image`, { workload, contextDir: workloadsDir, provider: dockerProvider() }).imageRef;
+    built.set(workload, ref);
+  }
+  return ref;
 }
 
-function curlCommands(url: string) {
-  const cookie = `${config.mirrorCookie.name}=${config.mirrorCookie.value}`;
-  const [hostname, movies] = [demoApp("hostname"), demoApp("movies")];
-  return {
-    hostname: curlCommand(url, hostname, config.apps.hostname),
-    hostnameMirrored: curlCommand(url, hostname, config.apps.hostname, cookie),
-    movies: curlCommand(url, movies, config.apps.movies),
-  };
+/** Each version's image: configured, else built from the app's workload folder (built-ins); none for a selected v1. */
+function appImages(app: App): Partial<Record<Version, pulumi.Input<string>>> {
+  const images: Partial<Record<Version, pulumi.Input<string>>> = {};
+  for (const version of VERSIONS) {
+    if (version === "v1" && app.v1.selector) continue;
+    const image = app[version].image ?? (app.workload ? buildImage(app.workload) : undefined);
+    if (image !== undefined) images[version] = image;
+  }
+  return images;
 }
 
 /** Deploys the data plane `mesh: auto` resolves to (known only once the cluster is asked). */
@@ -60,7 +67,9 @@ async function deploy() {
   const needs = routingNeeds(buildStackRoutings(config).map(({ routing }) => renderHttpRoute(routing)));
   const { mesh, reason, gatewayClass } = await chooseMesh(config.mesh, { needs, gatewayClassName: config.gatewayClassName });
   pulumi.log.info(`data plane: ${mesh} (${reason})`);
-  const compared = DEMO_APPS.filter((app) => config.apps[app.name].compare).map((app) => app.name);
+  asRunError(() => checkMeshSupport(config, mesh));
+  for (const warning of writeMirroringWarnings(config)) pulumi.log.warn(warning);
+  const compared = apps.filter((app) => app.compare).map((app) => app.name);
   if (mesh !== "proxy" && compared.length > 0) {
     // Envoy discards the shadow's answer (istio/istio#22059): only our proxy can compare.
     pulumi.log.warn(`compare is set for ${compared.join(", ")}, but only the mirror proxy compares answers: ignored with mesh ${mesh}`);
@@ -75,20 +84,24 @@ async function deploy() {
   for (const finding of findings.filter((f) => f.level === "warn")) pulumi.log.warn(finding.message);
 
   const namespace = new DemoNamespace("demo", { name: config.namespace, istioInjection: mesh === "istio" });
-  for (const app of DEMO_APPS) {
-    new VersionedService(app.name, {
+  const gateway =
+    mesh === "istio" ? new IstioGateway("mirror", { namespace: namespace.name, hosts: apps.flatMap((app) => app.hosts) }) : undefined;
+
+  // Built images first, each once (hostname's build serves both its versions).
+  const images = apps.map(appImages);
+  apps.forEach((app, i) => {
+    new DarkLaunch(app.name, {
       app,
       namespace: namespace.name,
-      image: image(app.name, config.apps[app.name].image),
-      perVersionServices: mesh !== "istio",
-      primaryReplicas: primaryReplicas(mesh === "proxy" && config.apps[app.name].compare),
+      mesh,
+      images: images[i],
+      primaryReplicas: primaryReplicas(mesh === "proxy" && app.compare),
+      ...(gateway ? { gateways: [gatewayRef(config.namespace)], routingDependsOn: [gateway.gateway] } : {}),
     });
-  }
+  });
 
   let ingressUrl: pulumi.Output<string>;
   if (mesh === "istio") {
-    const routings = buildStackRoutings(config, [gatewayRef(config.namespace)]).map(({ routing }) => routing);
-    new IstioMirror("mirror", { namespace: namespace.name, routings });
     ingressUrl = istioIngressUrl(nodeIp);
   } else if (mesh === "gateway-api") {
     const routings = buildStackRoutings(config).map(({ routing }) => routing);
@@ -96,7 +109,7 @@ async function deploy() {
   } else {
     const proxy = new MirrorProxy("mirror-proxy", {
       namespace: namespace.name,
-      image: image("mirror-proxy", config.proxyImage),
+      image: config.proxyImage ?? buildImage("mirror-proxy"),
       routingYaml: renderMirrorProxyYaml({ config, upstreams: inClusterUpstreams(config.namespace) }),
     });
     ingressUrl = pulumi.interpolate`http://${nodeIp}:${proxy.nodePort}`;
@@ -105,8 +118,20 @@ async function deploy() {
   return { mesh, ingressUrl };
 }
 
+/** Per app: where it is reached, with which Host, and the commands that exercise it. */
+function appOutputs(url: string) {
+  return Object.fromEntries(
+    apps.map((app) => [
+      app.name,
+      { url, host: exampleHost(app, app) ?? "(any)", mirrorsWrites: app.mirror.writes, curl: curlCommands(url, app) },
+    ]),
+  );
+}
+
 // Plain promises (not pulumi.output) so that a failed deploy is reported once, by the exports.
 const deployed = deploy();
 export const mesh = deployed.then((stack) => stack.mesh);
 export const ingressUrl = deployed.then((stack) => stack.ingressUrl);
-export const curl = deployed.then((stack) => stack.ingressUrl.apply(curlCommands));
+/** Every app's commands in one object: `<app>` and, when the app mirrors only some requests, `<app>Mirrored`. */
+export const curl = deployed.then((stack) => stack.ingressUrl.apply((url) => Object.assign({}, ...apps.map((app) => curlCommands(url, app)))));
+export const appEndpoints = deployed.then((stack) => stack.ingressUrl.apply(appOutputs));

@@ -10,8 +10,8 @@ import { GATEWAY_NAME } from "./istioMirror";
 import { nodePortNamed } from "./ingress";
 import { RoutingNeed } from "./gatewayApiSupport";
 import { AppRouting, buildStackRoutings, Destination, HttpRoute } from "./routing";
-import { DEMO_APPS, VERSIONS } from "./apps";
-import { StackConfig } from "./config";
+import { VERSIONS } from "./apps";
+import { appList, StackConfig } from "./config";
 import { mirrorProxyDocument, PROXY_PORTS, UpstreamLocator } from "./proxyConfig";
 
 export const GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1";
@@ -69,10 +69,13 @@ export class GatewayApiRenderError extends Error {
   }
 }
 
-/** `hostname.mirror-demo.svc.cluster.local` subset v1 -> the per-version Service `hostname-v1`. */
+/**
+ * `hostname.mirror-demo.svc.cluster.local` subset v1 -> the per-version Service `hostname-v1`;
+ * a destination without subset already names it (`billing-v1...` when v1 runs on selected pods).
+ */
 export function versionServiceRef(destination: Destination): BackendRef {
   const service = destination.host.split(".")[0];
-  return { name: `${service}-${destination.subset}`, port: destination.port.number };
+  return { name: destination.subset ? `${service}-${destination.subset}` : service, port: destination.port.number };
 }
 
 function gcd(a: number, b: number): number {
@@ -234,7 +237,7 @@ export function routingNeeds(routes: GatewayApiHttpRoute[]): Set<RoutingNeed> {
 export function renderGatewayApiProxyDocuments(input: { config: StackConfig; upstreams: UpstreamLocator; ports?: { listen: number; admin: number } }): object[] {
   const routes = buildStackRoutings(input.config).map(({ routing }) => renderHttpRoute(routing));
   const upstreams = Object.fromEntries(
-    DEMO_APPS.flatMap((app) => VERSIONS.map((version) => [`${app.name}-${version}:${app.servicePort}`, input.upstreams(app, version)])),
+    appList(input.config).flatMap((app) => VERSIONS.map((version) => [`${app.name}-${version}:${app.servicePort}`, input.upstreams(app, version)])),
   );
   return [...routes, mirrorProxyDocument(input.config.namespace, upstreams, input.ports ?? PROXY_PORTS)];
 }

@@ -3,9 +3,9 @@
 // document saying where each host/subset lives. Pure: the Pulumi component
 // puts it in a ConfigMap, the local stack writes it next to 127.0.0.1 ports.
 import { stringify } from "yaml";
-import { DEMO_APPS, DemoApp, VERSIONS, Version } from "./apps";
+import { App, VERSIONS, Version } from "./apps";
 import { StackConfig } from "./config";
-import { buildStackRoutings, serviceFqdn } from "./routing";
+import { buildStackRoutings, serviceFqdn, upstreamKey, versionDestination } from "./routing";
 
 export const PROXY_API_VERSION = "traffic-mirroring/v1";
 /** The proxy's name: its Deployment, Service and ConfigMap, and its MirrorProxy document. */
@@ -21,7 +21,7 @@ export const PROXY_SHADOW_DEFAULTS = {
 };
 
 /** Base URL(s) of one version of an app; several are used round-robin. */
-export type UpstreamLocator = (app: DemoApp, version: Version) => string | string[];
+export type UpstreamLocator = (app: App, version: Version) => string | string[];
 
 /**
  * Comparison settings the stack renders: v1's own pod-to-pod differences
@@ -53,9 +53,11 @@ export interface ProxyConfigInput {
 export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
   const { config } = input;
   const routings = buildStackRoutings(config);
-  const routingDocs = routings.flatMap(({ routing }) => [routing.destinationRule, routing.virtualService]);
+  const routingDocs: object[] = routings.flatMap(({ routing }) =>
+    routing.destinationRule ? [routing.destinationRule, routing.virtualService] : [routing.virtualService],
+  );
   // `compare` names the mirrored routes of the apps that opted in.
-  const compared = routings.filter(({ app }) => config.apps[app.name].compare);
+  const compared = routings.filter(({ app }) => app.compare);
   const comparedRoutes = compared.flatMap(({ routing }) =>
     routing.virtualService.spec.http.filter((route) => route.mirror).map((route) => route.name),
   );
@@ -65,18 +67,25 @@ export function renderMirrorProxyDocuments(input: ProxyConfigInput): object[] {
     ...(ignorePaths.length > 0 ? { ignorePaths } : {}),
     noise: COMPARE_NOISE,
   };
-  // Keyed exactly as the destinations name them: `<fqdn>/<subset>`.
+  // Keyed exactly as the destinations name them: `<fqdn>/<subset>` (or the per-version Service's `<fqdn>`).
   const upstreams = Object.fromEntries(
-    DEMO_APPS.flatMap((app) =>
-      VERSIONS.map((version) => [`${serviceFqdn(app.name, config.namespace)}/${version}`, input.upstreams(app, version)]),
+    routings.flatMap(({ app }) =>
+      VERSIONS.map((version) => [upstreamKey(versionDestination(app, version, config.namespace)), input.upstreams(app, version)]),
     ),
   );
-  const proxyDoc = mirrorProxyDocument(config.namespace, upstreams, input.ports, comparedRoutes.length > 0 ? compare : undefined);
+  const copyHeaders = copyHeadersByRoute(routings);
+  const proxyDoc = mirrorProxyDocument(config.namespace, upstreams, input.ports, comparedRoutes.length > 0 ? compare : undefined, copyHeaders);
   return [...routingDocs, proxyDoc];
 }
 
-/** The MirrorProxy document: ports, where each upstream key lives, shadow defaults, optional compare block. */
-export function mirrorProxyDocument(namespace: string, upstreams: Record<string, string | string[]>, ports = PROXY_PORTS, compare?: object) {
+/** The MirrorProxy document: ports, where each upstream key lives, shadow defaults, optional compare and copyHeaders blocks. */
+export function mirrorProxyDocument(
+  namespace: string,
+  upstreams: Record<string, string | string[]>,
+  ports = PROXY_PORTS,
+  compare?: object,
+  copyHeaders: Record<string, object> = {},
+) {
   return {
     apiVersion: PROXY_API_VERSION,
     kind: "MirrorProxy",
@@ -87,8 +96,25 @@ export function mirrorProxyDocument(namespace: string, upstreams: Record<string,
       upstreams,
       ...PROXY_SHADOW_DEFAULTS,
       ...(compare ? { compare } : {}),
+      ...(Object.keys(copyHeaders).length > 0 ? { copyHeaders } : {}),
     },
   };
+}
+
+/** `spec.copyHeaders`: each app's copy shaping, keyed by the name of its mirrored route. */
+function copyHeadersByRoute(routings: ReturnType<typeof buildStackRoutings>): Record<string, { set?: Record<string, string>; remove?: string[] }> {
+  const byRoute: Record<string, { set?: Record<string, string>; remove?: string[] }> = {};
+  for (const { app, routing } of routings) {
+    const shape = app.mirror.copyHeaders;
+    if (!shape) continue;
+    for (const route of routing.virtualService.spec.http.filter((candidate) => candidate.mirror)) {
+      byRoute[route.name] = {
+        ...(Object.keys(shape.set).length > 0 ? { set: { ...shape.set } } : {}),
+        ...(shape.remove.length > 0 ? { remove: [...shape.remove] } : {}),
+      };
+    }
+  }
+  return byRoute;
 }
 
 /** The routing file as multi-document YAML. */

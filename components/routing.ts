@@ -1,20 +1,27 @@
 // The routing of each app, built once by a pure function into Istio's own
 // VirtualService and DestinationRule objects. Istio mode applies them as
 // custom resources; proxy mode hands the very same objects to the mirror proxy.
-import { DEMO_APPS, DemoApp, Version } from "./apps";
-import { AppSettings, StackConfig } from "./config";
+import { App, READ_METHODS, StringMatch, v1Selected, Version } from "./apps";
+import { appList, StackConfig } from "./config";
 
 export const ISTIO_API_VERSION = "networking.istio.io/v1";
 
 export interface Destination {
   host: string;
-  subset: Version;
+  subset?: Version;
   port: { number: number };
+}
+
+/** One Istio HTTPMatchRequest: its conditions all hold. */
+export interface HttpMatch {
+  uri?: StringMatch;
+  method?: StringMatch;
+  headers?: Record<string, StringMatch>;
 }
 
 export interface HttpRoute {
   name: string;
-  match?: Array<{ headers: Record<string, { regex: string }> }>;
+  match?: HttpMatch[];
   route: Array<{ destination: Destination; weight: number }>;
   mirror?: Destination;
   mirrorPercentage?: { value: number };
@@ -35,18 +42,16 @@ export interface DestinationRule {
 }
 
 export interface RoutingInput {
-  app: DemoApp;
-  settings: AppSettings;
+  app: App;
   namespace: string;
-  /** The cookie that opts a request into mirroring, for cookie-selected apps. */
-  mirrorCookie: { name: string; value: string };
   /** Gateways the VirtualService binds to (`<namespace>/<name>`); none in proxy mode. */
   gateways?: string[];
 }
 
 export interface AppRouting {
   virtualService: VirtualService;
-  destinationRule: DestinationRule;
+  /** Subsets v1/v2 of the Service `<app>`; none when v1 runs on selected pods (each version has its own Service). */
+  destinationRule?: DestinationRule;
 }
 
 /** The in-cluster name of the app's Service, as Istio wants destination hosts. */
@@ -67,30 +72,75 @@ export function cookieHeaderRegex(cookie: { name: string; value: string }): stri
   return `^(.*?;\\s*)?(${escapeRegex(`${cookie.name}=${cookie.value}`)})(;.*)?$`;
 }
 
-export function buildAppRouting(input: RoutingInput): AppRouting {
-  const { app, settings, namespace } = input;
-  const host = serviceFqdn(app.name, namespace);
-  const destination = (subset: Version): Destination => ({ host, subset, port: { number: app.servicePort } });
-  const toV1 = [{ destination: destination("v1"), weight: 100 }];
-  const mirrored = {
-    mirror: destination("v2"),
-    mirrorPercentage: { value: settings.mirrorPercent },
-  };
-  const labels = { app: app.name, "app.kubernetes.io/managed-by": "traffic-mirroring" };
+/**
+ * Where a version of the app is reached: the Service `<app>` and the version's
+ * subset; when v1 runs on pods selected by labels (not ours), the per-version
+ * Services `<app>-v1` / `<app>-v2` (a subset would need labels v2 lacks).
+ */
+export function versionDestination(app: App, version: Version, namespace: string): Destination {
+  const port = { number: app.servicePort };
+  if (v1Selected(app)) return { host: serviceFqdn(`${app.name}-${version}`, namespace), port };
+  return { host: serviceFqdn(app.name, namespace), subset: version, port };
+}
 
-  // hostname mirrors only opted-in requests; the others still reach v1, unmirrored.
-  const http: HttpRoute[] =
-    app.mirror.kind === "cookie"
-      ? [
-          {
-            name: `${app.name}-mirror-${input.mirrorCookie.name}`,
-            match: [{ headers: { cookie: { regex: cookieHeaderRegex(input.mirrorCookie) } } }],
-            route: toV1,
-            ...mirrored,
-          },
-          { name: `${app.name}-primary`, route: toV1 },
-        ]
-      : [{ name: `${app.name}-mirror-all`, route: toV1, ...mirrored }];
+/** The key of a destination in the proxy's `upstreams`: `host/subset`, or `host`. */
+export function upstreamKey(destination: Destination): string {
+  return destination.subset ? `${destination.host}/${destination.subset}` : destination.host;
+}
+
+/** Methods a mirrored route copies: all (undefined) when writes are mirrored, else the read methods (of those matched). */
+export function mirroredMethods(app: App): string[] | undefined {
+  const { writes, match } = app.mirror;
+  if (writes) return match?.methods;
+  const reads: readonly string[] = READ_METHODS;
+  return match?.methods ? match.methods.filter((method) => reads.includes(method)) : [...reads];
+}
+
+/**
+ * The match blocks of the mirrored route (undefined: every request): the
+ * app's conditions, once per copied method when methods are limited (one
+ * exact method per block, which Gateway API can say too; blocks are OR'd).
+ */
+export function mirrorMatch(app: App): HttpMatch[] | undefined {
+  const { match } = app.mirror;
+  const headers: Record<string, StringMatch> = { ...(match?.headers ?? {}) };
+  if (match?.cookie) headers.cookie = { regex: cookieHeaderRegex(match.cookie) };
+  const block = (method?: string): HttpMatch => ({
+    ...(match?.pathPrefix ? { uri: { prefix: match.pathPrefix } } : {}),
+    ...(method ? { method: { exact: method } } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
+  });
+  const methods = mirroredMethods(app);
+  if (methods) return methods.map(block);
+  return Object.keys(block()).length > 0 ? [block()] : undefined;
+}
+
+/** `<app>-mirror-<what>`: the cookie's name for a cookie-only match (hostname's `-user`), else match, all or reads. */
+function mirrorRouteName(app: App): string {
+  const { match, writes } = app.mirror;
+  const cookieOnly = match?.cookie && Object.keys(match).length === 1;
+  const what = cookieOnly ? match.cookie!.name : match ? "match" : writes ? "all" : "reads";
+  return `${app.name}-mirror-${what}`;
+}
+
+/**
+ * The app's routing, for every data plane: a route that sends the selected
+ * requests to v1 and copies them to v2 (for writes only when the app opts in),
+ * then, when not every request is selected, a route to v1 without a copy.
+ */
+export function buildAppRouting(input: RoutingInput): AppRouting {
+  const { app, namespace } = input;
+  const toV1 = [{ destination: versionDestination(app, "v1", namespace), weight: 100 }];
+  const match = mirrorMatch(app);
+  const mirrored: HttpRoute = {
+    name: mirrorRouteName(app),
+    ...(match ? { match } : {}),
+    route: toV1,
+    mirror: versionDestination(app, "v2", namespace),
+    mirrorPercentage: { value: app.mirrorPercent },
+  };
+  const http: HttpRoute[] = match ? [mirrored, { name: `${app.name}-primary`, route: toV1 }] : [mirrored];
+  const labels = { app: app.name, "app.kubernetes.io/managed-by": "traffic-mirroring" };
 
   return {
     virtualService: {
@@ -98,36 +148,34 @@ export function buildAppRouting(input: RoutingInput): AppRouting {
       kind: "VirtualService",
       metadata: { name: app.name, namespace, labels },
       spec: {
-        hosts: [...settings.hosts],
+        hosts: [...app.hosts],
         ...(input.gateways ? { gateways: [...input.gateways] } : {}),
         http,
       },
     },
-    destinationRule: {
-      apiVersion: ISTIO_API_VERSION,
-      kind: "DestinationRule",
-      metadata: { name: app.name, namespace, labels },
-      spec: {
-        host,
-        subsets: [
-          { name: "v1", labels: { version: "v1" } },
-          { name: "v2", labels: { version: "v2" } },
-        ],
-      },
-    },
+    ...(v1Selected(app)
+      ? {}
+      : {
+          destinationRule: {
+            apiVersion: ISTIO_API_VERSION,
+            kind: "DestinationRule" as const,
+            metadata: { name: app.name, namespace, labels },
+            spec: {
+              host: serviceFqdn(app.name, namespace),
+              subsets: [
+                { name: "v1" as const, labels: { version: "v1" as const } },
+                { name: "v2" as const, labels: { version: "v2" as const } },
+              ],
+            },
+          },
+        }),
   };
 }
 
-/** Every demo app's routing under the stack config; `gateways` in Istio mode only. */
-export function buildStackRoutings(config: StackConfig, gateways?: string[]): Array<{ app: DemoApp; routing: AppRouting }> {
-  return DEMO_APPS.map((app) => ({
+/** Every app's routing under the stack config; `gateways` in Istio mode only. */
+export function buildStackRoutings(config: StackConfig, gateways?: string[]): Array<{ app: App; routing: AppRouting }> {
+  return appList(config).map((app) => ({
     app,
-    routing: buildAppRouting({
-      app,
-      settings: config.apps[app.name],
-      namespace: config.namespace,
-      mirrorCookie: config.mirrorCookie,
-      ...(gateways ? { gateways } : {}),
-    }),
+    routing: buildAppRouting({ app, namespace: config.namespace, ...(gateways ? { gateways } : {}) }),
   }));
 }

@@ -1,8 +1,8 @@
 // `npm run demo`: the local stack, then the two tutorials replayed against it.
 import * as path from "node:path";
 import { DEMO_APPS, demoApp, type AppName } from "../../components/apps.ts";
-import { StackConfigError } from "../../components/config.ts";
-import { curlCommand } from "../../components/ingress.ts";
+import { appList, StackConfigError } from "../../components/config.ts";
+import { curlCommand, curlCommands } from "../../components/ingress.ts";
 import { parseDemoArgs, type DemoOptions } from "./cli.ts";
 import { COMPARE_NOISE, PROXY_NAME } from "../../components/proxyConfig.ts";
 import { formatCompareReport, waitForCompared, type CompareWait } from "./compareReport.ts";
@@ -84,15 +84,9 @@ export function describeStack(stack: LocalStack): string[] {
     `ingressUrl: ${stack.url}`,
     "curl commands:",
     ...table(
-      DEMO_APPS.flatMap((app) => {
-        const settings = stack.config.apps[app.name];
-        const rowsForApp = [[app.name, curlCommand(stack.url, app, settings)]];
-        if (app.mirror.kind === "cookie") {
-          const cookie = `${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`;
-          rowsForApp.push([`${app.name} (mirrored)`, curlCommand(stack.url, app, settings, cookie)]);
-        }
-        return rowsForApp;
-      }),
+      appList(stack.config).flatMap((app) =>
+        Object.entries(curlCommands(stack.url, app)).map(([key, command]) => [key === app.name ? key : `${app.name} (mirrored)`, command]),
+      ),
     ),
   ];
 }

@@ -4,7 +4,7 @@
 // (renderMirrorProxyYaml, from the same stack config).
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { DEMO_APPS, VERSIONS, type AppName, type DemoApp, type Version } from "../../components/apps.ts";
+import { DEMO_APPS, VERSIONS, type App, type AppName, type Version } from "../../components/apps.ts";
 import type { StackConfig } from "../../components/config.ts";
 import { PROXY_NAME, primaryReplicas, renderMirrorProxyYaml } from "../../components/proxyConfig.ts";
 import { loadStackConfig } from "../../components/stackFiles.ts";
@@ -120,7 +120,7 @@ function renderRouting(config: StackConfig, services: StackProcess[]): string {
   return renderMirrorProxyYaml({
     config,
     // Several processes of a version (v1 when compared): a list, used round-robin by the proxy.
-    upstreams: (app: DemoApp, version: Version) => {
+    upstreams: (app: App, version: Version) => {
       const urls = services.filter((candidate) => candidate.app === app.name && candidate.version === version).map((service) => service.url);
       if (urls.length === 0) throw new LocalStackError(`no local process for ${serviceName(app.name, version)}`);
       return urls.length === 1 ? urls[0] : urls;

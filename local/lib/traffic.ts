@@ -5,8 +5,7 @@ import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { Agent, request } from "undici";
 import { exampleHost } from "../../components/ingress.ts";
-import type { DemoApp } from "../../components/apps.ts";
-import type { AppSettings } from "../../components/config.ts";
+import type { App } from "../../components/apps.ts";
 import { formatMs, percentile } from "./stats.ts";
 import { stackLiveness } from "./state.ts";
 
@@ -28,7 +27,7 @@ export interface RequestResult {
 }
 
 /** The app's request as the exported curl command makes it. */
-export function requestFor(url: string, app: DemoApp, settings: AppSettings, options: { cookie?: string; host?: string; timeoutMs?: number } = {}): RequestSpec {
+export function requestFor(url: string, app: Pick<App, "name" | "curlPath">, settings: Pick<App, "hosts">, options: { cookie?: string; host?: string; timeoutMs?: number } = {}): RequestSpec {
   return {
     url,
     path: app.curlPath,

@@ -229,7 +229,7 @@ describe("the compatibility check before deploying", () => {
 describe("renderHttpRoute (pure)", () => {
   const config = parseStackConfig({});
   const routing = (name: "hostname" | "movies") =>
-    buildAppRouting({ app: demoApp(name), settings: config.apps[name], namespace: "ns", mirrorCookie: config.mirrorCookie });
+    buildAppRouting({ app: config.apps[name], namespace: "ns" });
 
   test("several mirrors, a method split, a path and a timeout translate; every result validates", () => {
     const base = routing("movies");

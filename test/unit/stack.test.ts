@@ -266,7 +266,8 @@ describe("bad config fails the preview with a message naming key, value and what
     [{ mirrorPercent: "150" }, /traffic-mirroring:mirrorPercent = "150": expected a number from 0 to 100/],
     [{ mirrorPercent: "-1" }, /traffic-mirroring:mirrorPercent = "-1": expected a number from 0 to 100/],
     [{ mirrorPercent: "abc" }, /traffic-mirroring:mirrorPercent = "abc": expected a number from 0 to 100, decimals allowed/],
-    [{ apps: JSON.stringify({ billing: { mirrorPercent: 5 } }) }, /traffic-mirroring:apps\.billing: unknown key \(known apps: hostname, movies\)/],
+    // A new app (hostname and movies are built in) needs its images.
+    [{ apps: JSON.stringify({ billing: { mirrorPercent: 5 } }) }, /traffic-mirroring:apps\.billing\.v2\.image: missing: a new app needs the image of v2/],
     [{ apps: JSON.stringify({ movies: { mirrorPercent: 101 } }) }, /traffic-mirroring:apps\.movies\.mirrorPercent = 101: expected a number from 0 to 100/],
     [{ mesh: "linkerd" }, /traffic-mirroring:mesh = "linkerd": expected one of istio, proxy, auto/],
     [{ namespace: "Bad_NS" }, /traffic-mirroring:namespace = "Bad_NS": expected a DNS label/],

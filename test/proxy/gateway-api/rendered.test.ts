@@ -5,7 +5,7 @@
  * Real sockets: the demo apps' versions are echo servers on 127.0.0.1.
  */
 import { stringify } from "yaml";
-import { DemoApp, Version } from "../../../components/apps";
+import { App, Version } from "../../../components/apps";
 import { parseStackConfig } from "../../../components/config";
 import { renderGatewayApiProxyDocuments } from "../../../components/gatewayApi";
 import { renderMirrorProxyDocuments, UpstreamLocator } from "../../../components/proxyConfig";
@@ -39,8 +39,8 @@ describe.each(FORMATS)("the proxy fed the rendered %s", (_format, render) => {
     await Promise.all([...ups.values()].map((u) => u.close()));
   });
 
-  async function start(raw: Record<string, string>, v2Of: (app: DemoApp) => string = (app) => ups.get(`${app.name}-v2`)!.url): Promise<MirrorProxy> {
-    const locate: UpstreamLocator = (app: DemoApp, version: Version) => (version === "v1" ? ups.get(`${app.name}-v1`)!.url : v2Of(app));
+  async function start(raw: Record<string, string>, v2Of: (app: App) => string = (app) => ups.get(`${app.name}-v2`)!.url): Promise<MirrorProxy> {
+    const locate: UpstreamLocator = (app: App, version: Version) => (version === "v1" ? ups.get(`${app.name}-v1`)!.url : v2Of(app));
     const docs = render({ config: parseStackConfig(raw), upstreams: locate, ports: { listen: 0, admin: 0 } });
     proxy = await startProxy(yamlOf(docs));
     return proxy;

@@ -10,6 +10,7 @@
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { checkCompareRoutes, validateCompareSettings, type CompareSettings } from "./compare/settings.ts";
+import { validateCopyHeaders, type CopyHeadersSettings } from "./copyHeaders.ts";
 import { checkRe2Regex, intPercent, nonNegativeInt, parseDuration, positiveInt, str } from "./syntax.ts";
 import { checkHttpRoute, compareView, GATEWAY_API_VERSIONS, parseHttpRouteDoc, UNSUPPORTED_GATEWAY_FIELDS, type GatewayHttpRoute } from "./httpRoute.ts";
 
@@ -200,6 +201,8 @@ const MirrorProxyDoc = z.strictObject({
     limits: LimitsSchema.optional(),
     pathNormalization: z.enum(PATH_NORMALIZATIONS, { error: `must be one of ${PATH_NORMALIZATIONS.join(", ")}` }).optional(),
     adminTokenFile: str().min(1, "must not be empty").optional(),
+    // Validated by copyHeaders.ts once the routes are known.
+    copyHeaders: z.unknown().optional(),
   }),
 });
 
@@ -234,6 +237,8 @@ export interface MirrorProxySettings {
   pathNormalization?: PathNormalization;
   /** A file (a mounted Secret) holding a bearer token that opens the protected admin routes on the admin port too. */
   adminTokenFile?: string;
+  /** Headers set/removed on the copies of a route only (copyHeaders.ts); absent = none. */
+  copyHeaders?: CopyHeadersSettings;
 }
 export interface MirrorProxyConfig {
   virtualServices: VirtualService[];
@@ -311,6 +316,7 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
   let proxy: MirrorProxySettings | undefined;
   let proxyLabel = "MirrorProxy";
   let proxyDocs = 0;
+  let rawCopyHeaders: unknown;
 
   const docs = parseAllDocuments(text);
   const list = Array.isArray(docs) ? docs : [];
@@ -362,7 +368,8 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
         return;
       }
       proxyLabel = label;
-      const { compare: rawCompare, ...spec } = r.data.spec;
+      const { compare: rawCompare, copyHeaders, ...spec } = r.data.spec;
+      rawCopyHeaders = copyHeaders;
       const compare = validateCompareSettings(rawCompare, label, "spec.compare");
       problems.push(...compare.problems);
       proxy = compare.settings ? { ...spec, compare: compare.settings } : spec;
@@ -393,6 +400,11 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
     problems.push(...found.map((f) => ({ document: `HTTPRoute/${route.name}`, ...f })));
   }
   if (proxy?.compare) problems.push(...checkCompareRoutes(proxy.compare, [...virtualServices, ...compareView(httpRoutes)], proxyLabel));
+  if (proxy && rawCopyHeaders !== undefined) {
+    const shaping = validateCopyHeaders(rawCopyHeaders, virtualServices, proxyLabel);
+    problems.push(...shaping.problems);
+    if (shaping.settings) proxy.copyHeaders = shaping.settings;
+  }
 
   if (problems.length > 0 || !proxy) throw new ConfigError(problems);
   return { virtualServices, destinationRules, httpRoutes, proxy };

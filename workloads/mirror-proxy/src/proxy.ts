@@ -15,6 +15,7 @@ import { limitCounter, onClientError, onConnect, oneAtATime, serverOptions } fro
 import { normalizePath } from "./pathNormalization.ts";
 import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
 import { dashboardData, serveDashboard } from "./compare/dashboard.ts";
+import { copyShapeFor, shapeCopyHeaders, type CopyShape } from "./copyHeaders.ts";
 import type { CompareReport } from "./compare/report.ts";
 import { compareLabel, compareLabelsOf, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
 import { MemberResolver, type Resolver } from "./members.ts";
@@ -197,6 +198,8 @@ interface ShadowRequest {
   authority: string;
   body: Buffer;
   settings: Routing["settings"];
+  /** The route's spec.copyHeaders: applied to the copies' headers only. */
+  shape: CopyShape | undefined;
   /** Everything after the request line, the same for every copy; built by the first copy sent. */
   block: string | undefined;
 }
@@ -204,7 +207,7 @@ interface ShadowRequest {
 /** Host with the shadow suffix, the forwarded headers (but their Content-Length and any marker), our marker, the body's length. */
 function shadowHeaderBlock(r: ShadowRequest): string {
   let block = `host: ${shadowAuthority(r.authority, r.settings.shadowHostSuffix)}\r\n`;
-  const h = r.headers;
+  const h = r.shape ? shapeCopyHeaders(r.headers, r.shape) : r.headers;
   // h[0..1] is the primary's Host (the copy's is written above); forwardRequest already dropped Transfer-Encoding with the other hop-by-hop headers.
   for (let i = 2; i < h.length; i += 2) {
     const lower = h[i].toLowerCase();
@@ -440,10 +443,11 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
 
     const hasBody = fwd.contentLength !== undefined ? fwd.contentLength !== "0" : fwd.chunked;
     const settings = rt.settings;
+    const shape = copies && copyShapeFor(settings.copyHeaders, routeId);
     // Copies of a body-less request go out now, those of a request with a body once it is in
     // (below). They share `headers` with the primary, whose chunked framing header is added
     // to a copy of the list, never to `headers`.
-    if (!hasBody && copies) sendCopies(copies, legs, { method, path: url, headers, authority, body: EMPTY, settings, block: undefined });
+    if (!hasBody && copies) sendCopies(copies, legs, { method, path: url, headers, authority, body: EMPTY, settings, shape, block: undefined });
     // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
     const primaryHeaders = hasBody && fwd.contentLength === undefined ? [...headers, "transfer-encoding", "chunked"] : headers;
 
@@ -556,7 +560,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       const body = capture.body();
       release();
       if (body === undefined) return;
-      sendCopies(wanted, legs, { method, path: url, headers, authority, body, settings, block: undefined });
+      sendCopies(wanted, legs, { method, path: url, headers, authority, body, settings, shape, block: undefined });
     });
   }
 
