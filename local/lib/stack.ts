@@ -3,9 +3,11 @@
 // configured with the very routing file the program puts in its ConfigMap
 // (renderMirrorProxyYaml, from the same stack config).
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { createServer } from "node:net";
 import * as path from "node:path";
-import { DEMO_APPS, VERSIONS, type App, type AppName, type Version } from "../../components/apps.ts";
-import type { StackConfig } from "../../components/config.ts";
+import { VERSIONS, type App, type AppName, type Version } from "../../components/apps.ts";
+import { appList, type StackConfig } from "../../components/config.ts";
 import { PROXY_NAME, primaryReplicas, renderMirrorProxyYaml } from "../../components/proxyConfig.ts";
 import { loadStackConfig } from "../../components/stackFiles.ts";
 import {
@@ -64,6 +66,8 @@ export interface LocalStack {
   /** The proxy's admin URL (`/metrics`, `/healthz`). */
   adminUrl: string;
   config: StackConfig;
+  /** Apps the local stack does not run (no `local.command`), with why: they exist in the cluster only. */
+  clusterOnly: Array<{ app: AppName; reason: string }>;
   /** The config files read (Pulumi.yaml, Pulumi.<stack>.yaml). */
   configFiles: string[];
   /** The rendered routing file the proxy serves. */
@@ -116,9 +120,67 @@ function writeAtomically(file: string, text: string): void {
   renameSync(temporary, file);
 }
 
+/**
+ * How the local stack runs a version: the built-ins from their workload
+ * folder, any app from its `local.command`; undefined when it says nothing.
+ */
+export function localStart(app: App, version: Version): { kind: "workload"; workload: string } | { kind: "command"; command: string[]; env: Record<string, string> } | undefined {
+  const local = app[version].local;
+  if (local) return { kind: "command", command: local.command, env: local.env };
+  if (app.workload && !(version === "v1" && app.v1.selector)) return { kind: "workload", workload: app.workload };
+  return undefined;
+}
+
+/** The apps the local stack runs, and why the others are cluster-only. */
+export function localApps(config: StackConfig): { apps: App[]; clusterOnly: Array<{ app: AppName; reason: string }> } {
+  const apps: App[] = [];
+  const clusterOnly: Array<{ app: AppName; reason: string }> = [];
+  for (const app of appList(config)) {
+    const missing = VERSIONS.filter((version) => !localStart(app, version));
+    if (missing.length === 0) apps.push(app);
+    else clusterOnly.push({ app: app.name, reason: `no ${missing.map((version) => `apps.${app.name}.${version}.local.command`).join(" or ")} says how to start it here` });
+  }
+  return { apps, clusterOnly };
+}
+
+/** The config with only the apps that run locally (the routing file names no upstream that is not there). */
+function localConfig(config: StackConfig): StackConfig {
+  const { apps } = localApps(config);
+  return { ...config, apps: Object.fromEntries(apps.map((app) => [app.name, app])) };
+}
+
+/** A port that was free a moment ago, for a process that must be told its port. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Waits until `url` answers HTTP at all (any status): the app is up. */
+async function waitForHttp(proc: StackProcess, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answered = await new Promise<boolean>((resolve) => {
+      const req = request(url, { timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on("error", () => resolve(false));
+      req.on("timeout", () => req.destroy());
+      req.end();
+    });
+    if (answered) return;
+    if (hasExited(proc)) throw new ProcessStartError(`${proc.name} exited before answering on ${url}; its log ${proc.logFile}:\n${logExcerpt(proc.logFile)}`);
+    if (Date.now() > deadline) throw new ProcessStartError(`${proc.name} did not answer on ${url} within ${timeoutMs} ms; its log ${proc.logFile}:\n${logExcerpt(proc.logFile)}`);
+    await sleep(50);
+  }
+}
+
 function renderRouting(config: StackConfig, services: StackProcess[]): string {
   return renderMirrorProxyYaml({
-    config,
+    config: localConfig(config),
     // Several processes of a version (v1 when compared): a list, used round-robin by the proxy.
     upstreams: (app: App, version: Version) => {
       const urls = services.filter((candidate) => candidate.app === app.name && candidate.version === version).map((service) => service.url);
@@ -176,31 +238,54 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     // The services, all at once (their ports are needed to render the routing).
     // v1 runs as many processes as a cluster would run pods (two when compared).
-    const services = DEMO_APPS.flatMap((app) =>
-      VERSIONS.flatMap((version) =>
-        Array.from({ length: replicasOf(config, app.name, version) }, (_, index) => {
-          const replica = index + 1;
+    // The built-ins pick their own port and log it; an app of yours is given a free port and asked over HTTP.
+    const { apps: runnable, clusterOnly } = localApps(config);
+    for (const { app, reason } of clusterOnly) say(`${app}: cluster-only (${reason}); the local stack goes on without it`);
+    const starts: Array<{ entry: StackProcess; ready: () => Promise<string> }> = [];
+    for (const app of runnable) {
+      for (const version of VERSIONS) {
+        const how = localStart(app, version)!;
+        for (let replica = 1; replica <= replicasOf(config, app.name, version); replica++) {
           const name = serviceName(app.name, version, replica);
           const pod = `${name}-local`;
-          const proc = spawnLogged({
-            name,
-            command: node,
-            args: [path.join(workloadsDir, app.name, "src/main.ts")],
-            cwd: path.dirname(workloadsDir),
-            env: childEnv({ PORT: "0", BIND_ADDRESS: "127.0.0.1", VERSION: version, HOSTNAME: pod }),
-            logFile: path.join(logDir, `${name}.log`),
-          });
-          const entry: StackProcess = { ...proc, url: "", app: app.name, version, replica, pod };
-          started.push(entry);
-          return entry;
-        }),
-      ),
-    );
+          const base = { BIND_ADDRESS: "127.0.0.1", VERSION: version, HOSTNAME: pod };
+          const logFile = path.join(logDir, `${name}.log`);
+          if (how.kind === "workload") {
+            const proc = spawnLogged({
+              name,
+              command: node,
+              args: [path.join(workloadsDir, how.workload, "src/main.ts")],
+              cwd: path.dirname(workloadsDir),
+              env: childEnv({ ...base, PORT: "0" }),
+              logFile,
+            });
+            const entry: StackProcess = { ...proc, url: "", app: app.name, version, replica, pod };
+            starts.push({ entry, ready: async () => (await waitForLogLine(entry, / event=listening .*url=(\S+)/, START_TIMEOUT_MS))[1] });
+          } else {
+            const port = await freePort();
+            const [program, ...args] = how.command;
+            const proc = spawnLogged({
+              name,
+              // `node` is the project's Node (24, which runs .ts directly), whatever PATH says.
+              command: program === "node" ? node : program,
+              args,
+              cwd: options.projectDir,
+              env: childEnv({ ...app[version].env, ...base, PORT: String(port), ...how.env }),
+              logFile,
+            });
+            const entry: StackProcess = { ...proc, url: "", app: app.name, version, replica, pod };
+            const url = `http://127.0.0.1:${port}`;
+            starts.push({ entry, ready: async () => (await waitForHttp(entry, `${url}${app.healthPath}`, START_TIMEOUT_MS), url) });
+          }
+          started.push(starts[starts.length - 1].entry);
+        }
+      }
+    }
+    const services = starts.map(({ entry }) => entry);
     say(`starting ${services.map((proc) => proc.name).join(", ")}`);
     await Promise.all(
-      services.map(async (service) => {
-        const match = await waitForLogLine(service, / event=listening .*url=(\S+)/, START_TIMEOUT_MS);
-        service.url = match[1];
+      starts.map(async ({ entry, ready }) => {
+        entry.url = await ready();
       }),
     );
 
@@ -241,6 +326,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       url: proxy.url,
       adminUrl,
       config,
+      clusterOnly,
       configFiles: loaded.files,
       routingFile,
       runDir: options.runDir,
@@ -251,7 +337,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       async reconfigure(more) {
         const next = loadStackConfig(options.projectDir, stack, { ...overrides, ...more }).config;
         // A reload cannot start or stop services: a change of v1's process count (compare on/off) needs a restart.
-        for (const app of DEMO_APPS) {
+        for (const app of localApps(next).apps) {
           const running = localStack.services(app.name, "v1").length;
           const wanted = replicasOf(next, app.name, "v1");
           if (running !== wanted) {
