@@ -449,6 +449,37 @@ function checkHostClaims(apps: App[], problems: string[]): void {
   }
 }
 
+/** One `apps.<name>` entry: its name checked, its keys validated, resolved. Pushes its problems. */
+function parseApp(name: string, rawApp: unknown, globals: AppGlobals, problems: string[]): App | undefined {
+  if (!DNS_LABEL.test(name) || name.length > MAX_APP_NAME) {
+    problems.push(`${keyName(["apps", name])}: bad app name: expected ${DNS_LABEL_ALLOWED.replace("at most 63", `at most ${MAX_APP_NAME}`)}`);
+    return undefined;
+  }
+  if (RESERVED_APP_NAMES.includes(name)) {
+    problems.push(`${keyName(["apps", name])}: reserved app name (the stack's own ${name} uses it)`);
+    return undefined;
+  }
+  const result = appSchema.safeParse(rawApp);
+  if (!result.success) {
+    problems.push(...result.error.issues.flatMap((issue) => describeIssue(rawApp, issue, ["apps", name])));
+    return undefined;
+  }
+  return resolveApp(name, result.data, globals, problems);
+}
+
+/**
+ * An app for a Pulumi program of your own: the settings an `apps.<name>`
+ * entry of the stack config takes (same keys, defaults and checks), as a
+ * plain object. Throws StackConfigError naming every bad key.
+ */
+export function defineApp(name: string, settings: Record<string, unknown>): App {
+  const problems: string[] = [];
+  const globals = { ...DEFAULTS, mirrorCookie: splitCookie(DEFAULTS.mirrorCookie) };
+  const app = parseApp(name, settings, globals, problems);
+  if (problems.length > 0 || !app) throw new StackConfigError(problems);
+  return app;
+}
+
 // ---------------------------------------------------------------- the whole config
 
 /** Validates raw config values and applies the defaults. Throws StackConfigError. */
@@ -480,21 +511,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
   const names = [...BUILT_IN_APP_NAMES, ...Object.keys(declared).filter((name) => !BUILT_IN_APP_NAMES.includes(name))];
   const apps: Record<string, App> = {};
   for (const name of names) {
-    if (!DNS_LABEL.test(name) || name.length > MAX_APP_NAME) {
-      problems.push(`${keyName(["apps", name])}: bad app name: expected ${DNS_LABEL_ALLOWED.replace("at most 63", `at most ${MAX_APP_NAME}`)}`);
-      continue;
-    }
-    if (RESERVED_APP_NAMES.includes(name)) {
-      problems.push(`${keyName(["apps", name])}: reserved app name (the stack's own ${name} uses it)`);
-      continue;
-    }
-    const rawApp = declared[name] ?? {};
-    const result = appSchema.safeParse(rawApp);
-    if (!result.success) {
-      problems.push(...result.error.issues.flatMap((issue) => describeIssue(rawApp, issue, ["apps", name])));
-      continue;
-    }
-    const app = resolveApp(name, result.data, globals, problems);
+    const app = parseApp(name, declared[name] ?? {}, globals, problems);
     if (app) apps[name] = app;
   }
   checkHostClaims(Object.values(apps), problems);
@@ -513,7 +530,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
 }
 
 /** The apps, built-ins first. */
-export function appList(config: StackConfig): App[] {
+export function appList(config: Pick<StackConfig, "apps">): App[] {
   return Object.values(config.apps);
 }
 

@@ -44,7 +44,8 @@ export function inClusterUpstreams(namespace: string): UpstreamLocator {
 }
 
 export interface ProxyConfigInput {
-  config: StackConfig;
+  /** The namespace and the apps to route (a whole stack config, or `{ namespace, apps }` of a program of your own). */
+  config: Pick<StackConfig, "namespace" | "apps">;
   upstreams: UpstreamLocator;
   ports?: { listen: number; admin: number };
 }

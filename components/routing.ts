@@ -173,7 +173,7 @@ export function buildAppRouting(input: RoutingInput): AppRouting {
 }
 
 /** Every app's routing under the stack config; `gateways` in Istio mode only. */
-export function buildStackRoutings(config: StackConfig, gateways?: string[]): Array<{ app: App; routing: AppRouting }> {
+export function buildStackRoutings(config: Pick<StackConfig, "namespace" | "apps">, gateways?: string[]): Array<{ app: App; routing: AppRouting }> {
   return appList(config).map((app) => ({
     app,
     routing: buildAppRouting({ app, namespace: config.namespace, ...(gateways ? { gateways } : {}) }),

@@ -1,6 +1,6 @@
 // `npm run demo`: the local stack, then the two tutorials replayed against it.
 import * as path from "node:path";
-import { DEMO_APPS, demoApp, type AppName } from "../../components/apps.ts";
+import { demoApp, type AppName } from "../../components/apps.ts";
 import { appList, StackConfigError } from "../../components/config.ts";
 import { curlCommand, curlCommands } from "../../components/ingress.ts";
 import { parseDemoArgs, type DemoOptions } from "./cli.ts";
@@ -12,6 +12,7 @@ import { isAlive, signalGroup, sleep } from "./processes.ts";
 import { progressReporter, type ProgressStream } from "./progress.ts";
 import { labelLine, lastLines } from "./requestLog.ts";
 import { LocalStackError, startLocalStack, type LocalStack } from "./stack.ts";
+import { ownAppNotes, ownAppsRunning, ownAppTour } from "./ownApps.ts";
 import { defaultRunDir, defaultStateFile, removeStateFile, stackLiveness } from "./state.ts";
 import { formatShare } from "./stats.ts";
 import { requestFor, sendRequest, sendRequests } from "./traffic.ts";
@@ -43,7 +44,7 @@ export function hostnameCookieRequests(compare: boolean): number {
 
 /** Apps whose v2 answers are compared with v1's. */
 function comparedApps(stack: LocalStack): AppName[] {
-  return DEMO_APPS.filter((app) => stack.config.apps[app.name].compare).map((app) => app.name);
+  return appList(stack.config).filter((app) => app.compare).map((app) => app.name);
 }
 
 /** v1's `mirrored=true` lines: the proxy's noise-sampling copies (only compared apps get them). */
@@ -67,7 +68,7 @@ export function logTails(stack: LocalStack, app: AppName, count = LOG_TAIL): str
 }
 
 export function describeStack(stack: LocalStack): string[] {
-  const percents = DEMO_APPS.map((app) => `${app.name} ${stack.config.apps[app.name].mirrorPercent} %`).join(", ");
+  const percents = appList(stack.config).map((app) => `${app.name} ${app.mirrorPercent} %`).join(", ");
   const rows = [["process", "pid", "url", "log"]];
   for (const proc of stack.processes) rows.push([proc.name, String(proc.pid), proc.url, shown(proc.logFile)]);
   const compared = comparedApps(stack);
@@ -77,6 +78,7 @@ export function describeStack(stack: LocalStack): string[] {
       ? `compare: ${compared.join(", ")} (v2's answers compared with v1's; ${compared.map((app) => `${app} v1 × ${stack.services(app, "v1").length}`).join(", ")}, so noise is learned between two v1 pods)`
       : "compare: off",
     `Routing: ${shown(stack.routingFile)} (the proxy-mode ConfigMap's routing, rendered by renderMirrorProxyYaml)`,
+    ...ownAppNotes(stack),
     "",
     ...table(rows),
     `  ${PROXY_NAME} admin: ${stack.adminUrl}/metrics`,
@@ -235,6 +237,10 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     const replay = (async () => {
       const hostname = await hostnameTutorial(stack, say);
       const movies = await moviesTutorial(stack, options.requests, io.out, say);
+      for (const app of ownAppsRunning(stack)) {
+        say();
+        await ownAppTour(stack, app, say);
+      }
       say();
       await comparisonReport(stack, { hostname, movies }, say);
       say();

@@ -52,6 +52,8 @@ export function changedResources(before: ProgramRun, after: ProgramRun): string[
 export const MOCK_INGRESS_NODE_PORT = 31380;
 
 type MockOptions = {
+  /** The program to run, relative to the repo root (default: the stack's own index.ts). */
+  program?: string;
   /** Ports of istio-system/istio-ingressgateway in the mocked cluster. */
   ingressPorts?: Array<{ name: string; port: number; nodePort?: number }>;
   /** How `mesh: auto` decides; by default the mocked cluster serves Istio's CRD. */
@@ -142,7 +144,7 @@ export async function runProgram(config: Record<string, string>, options: MockOp
     meshDetect.setGatewayClassLookup(async (name: string) =>
       classes[name] ? { name, controllerName: classes[name], accepted: true } : undefined,
     );
-    const program = require("../../index");
+    const program = require(`../../${options.program ?? "index"}`);
     // Settle every export together, so one failing apply leaves no other rejection unhandled.
     const entries = Object.entries(program);
     const settled = await Promise.allSettled(entries.map(([, value]) => resolveOutput(pulumi, value)));

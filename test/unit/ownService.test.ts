@@ -148,8 +148,8 @@ describe("a third app, proxy mode (the example stack file)", () => {
   });
 
   test("every rendered object passes its schema", () => {
-    // namespace, 6 + proxy Deployments, 3 + 3 + 3 + 1 Services, ConfigMap, PDB
-    expect(validateAll(run)).toBe(20);
+    // namespace, 6 + proxy Deployments, 3 + 3 + 3 + 1 Services, ConfigMap, PDB, the proxy's HorizontalPodAutoscaler
+    expect(validateAll(run)).toBe(21);
   });
 
   test("per-app outputs: the URL, the Host and curl commands, one of them selected by the header match", () => {
@@ -355,5 +355,61 @@ describe("writes", () => {
     expect(buildAppRouting({ app: config.apps.billing, namespace: NS }).virtualService.spec.http[0].match).toEqual([
       { uri: { prefix: "/api/" }, method: { exact: "GET" }, headers: { "x-tenant": { prefix: "acme" }, cookie: { regex: "^(.*?;\\s*)?(beta=1)(;.*)?$" } } },
     ]);
+  });
+});
+
+describe("a Pulumi program of your own (examples/own-service/index.ts, the README's)", () => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await runProgram({ nodeIp: "10.0.0.7" }, { program: "examples/own-service/index" });
+  });
+
+  test("v1 is selected, not deployed: v2's Deployment, the Services billing-v1/-v2, the proxy routing to them", () => {
+    expect(byType(run, T.deployment).map((d) => d.inputs.metadata.name).sort()).toEqual(["billing-v2", "mirror-proxy"]);
+    expect(named(run, T.deployment, "billing-v2").inputs.spec.template.spec.containers[0].image).toBe("ghcr.io/acme/billing:1.5.0");
+    expect(named(run, T.service, "billing-v1").inputs.spec.selector).toEqual({ app: "billing", track: "stable" });
+    const text = named(run, T.configMap, "mirror-proxy").inputs.data["routing.yaml"];
+    const parsed = parseMirrorProxyConfig(text);
+    expect(parsed.virtualServices.map((vs) => vs.name)).toEqual(["billing"]);
+    expect(parsed.proxy.upstreams).toEqual({
+      "billing-v1.payments.svc.cluster.local": "http://billing-v1.payments.svc.cluster.local:8080",
+      "billing-v2.payments.svc.cluster.local": "http://billing-v2.payments.svc.cluster.local:8080",
+    });
+    expect(parsed.proxy.copyHeaders).toEqual({ "billing-mirror-match": { set: [["x-dark-launch", "true"]], remove: ["authorization"] } });
+    expect(validateAll(run)).toBeGreaterThanOrEqual(7);
+    // The component's type token and its children.
+    expect(run.resources.find((r) => r.name === "billing" && r.type.startsWith("traffic-mirroring:"))?.type).toBe("traffic-mirroring:darkLaunch:DarkLaunch");
+  });
+
+  test("exports the URL and the curl commands", () => {
+    expect(run.outputs.url).toBe("http://10.0.0.7:30999");
+    expect(run.outputs.curl).toEqual({
+      billing: "curl -s -H 'Host: billing.example.com' http://10.0.0.7:30999/",
+      billingMirrored: "curl -s -H 'Host: billing.example.com' -H 'x-beta-user: yes' http://10.0.0.7:30999/",
+    });
+  });
+});
+
+describe("the README's 'Dark-launch your own service' is what the tests run", () => {
+  const readme = readFileSync(path.join(__dirname, "../../README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Dark-launch your own service"), readme.indexOf("## Stack config"));
+  const fenced = (lang: string) => [...section.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1]);
+
+  test("the stack file and the program are included verbatim", () => {
+    expect(fenced("yaml")).toContain(readFileSync(EXAMPLE, "utf8"));
+    expect(fenced("ts")).toContain(readFileSync(path.join(__dirname, "../../examples/own-service/index.ts"), "utf8"));
+  });
+
+  test("the error shown is the one that config gives", () => {
+    const apps = { billing: billingRaw(), payments: { port: 70000 } };
+    apps.billing.v1.selector = { track: "stable" };
+    apps.billing.mirror.copyHeaders.remove = ["connection"];
+    let message = "";
+    try {
+      parseStackConfig({ apps });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(fenced("text")).toContain(`${message}\n`);
   });
 });
