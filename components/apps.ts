@@ -133,7 +133,7 @@ export const BUILT_IN_APPS: readonly BuiltInApp[] = [
 ];
 
 export const BUILT_IN_APP_NAMES: readonly AppName[] = BUILT_IN_APPS.map((app) => app.name);
-/** @deprecated name kept for the local tools: the built-in apps. */
+/** The built-in apps' names (the local tools' `--app` choices). */
 export const APP_NAMES = BUILT_IN_APP_NAMES;
 
 export function builtInApp(name: AppName): BuiltInApp | undefined {
