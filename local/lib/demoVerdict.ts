@@ -53,7 +53,7 @@ export async function verdictEnding(stack: LocalStack, projectDir: string, out: 
   const cookie = `${stack.config.mirrorCookie.name}=${stack.config.mirrorCookie.value}`;
   for (const app of compared) {
     const settings = stack.config.apps[app.name];
-    const withCookie = app.mirror.kind === "cookie" ? cookie : undefined;
+    const withCookie = app.mirror.match?.cookie ? cookie : undefined;
     say(`$ for i in $(seq ${count}); do ${curlCommand(stack.url, app, settings, withCookie)} > /dev/null; done`);
     const progress = progressReporter(app.name, count, out);
     const results = await sendRequests(requestFor(stack.url, app, settings, { cookie: withCookie }), count, CONCURRENCY, (done) => progress.tick(done));
