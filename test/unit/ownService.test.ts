@@ -117,7 +117,8 @@ describe("a third app, proxy mode (the example stack file)", () => {
     const port = [{ name: "http", port: 8080, targetPort: "http", protocol: "TCP" }];
     expect(named(run, T.service, "billing").inputs.spec).toEqual({ selector: { app: "billing" }, ports: port });
     for (const version of ["v1", "v2"]) {
-      expect(named(run, T.service, `billing-${version}`).inputs.spec).toEqual({ selector: { app: "billing", version }, ports: port });
+      // Headless (as the built-ins'): the proxy resolves each version to its pods.
+      expect(named(run, T.service, `billing-${version}`).inputs.spec).toEqual({ clusterIP: "None", selector: { app: "billing", version }, ports: port });
     }
   });
 
@@ -205,9 +206,11 @@ describe("v1.selector: v1 already runs, this stack only adds v2, the Services an
     const run = await runProgram(programConfig({ billing }, { mesh }));
     expect(byType(run, T.deployment).map((d) => d.inputs.metadata.name).filter((name) => name.startsWith("billing"))).toEqual(["billing-v2"]);
     const services = byType(run, T.service).filter((s) => s.inputs.metadata?.name.startsWith("billing"));
+    // Headless in proxy mode (the proxy resolves them to the pods); plain Services for Istio's routing.
+    const headless = mesh === "proxy" ? { clusterIP: "None" } : {};
     expect(services.map((s) => [s.inputs.metadata.name, s.inputs.spec])).toEqual([
-      ["billing-v1", { selector: { app: "billing", track: "stable" }, ports: [{ name: "http", port: 8080, targetPort: 8080, protocol: "TCP" }] }],
-      ["billing-v2", { selector: { app: "billing", version: "v2" }, ports: [{ name: "http", port: 8080, targetPort: "http", protocol: "TCP" }] }],
+      ["billing-v1", { ...headless, selector: { app: "billing", track: "stable" }, ports: [{ name: "http", port: 8080, targetPort: 8080, protocol: "TCP" }] }],
+      ["billing-v2", { ...headless, selector: { app: "billing", version: "v2" }, ports: [{ name: "http", port: 8080, targetPort: "http", protocol: "TCP" }] }],
     ]);
     const vs =
       mesh === "istio" ? named(run, T.virtualService, "billing").inputs.spec : routingDocs(run).find((d) => d.kind === "VirtualService" && d.metadata.name === "billing").spec;
