@@ -13,6 +13,7 @@ import { linesSince, markLogs } from "../../local/lib/mirrorCounts.ts";
 import { isAlive, sleep } from "../../local/lib/processes.ts";
 import { logFields } from "../../workloads/shared/log.ts";
 import { localApps, startLocalStack, type LocalStack } from "../../local/lib/stack.ts";
+import { ownAppNotes } from "../../local/lib/ownApps.ts";
 import { parseStackConfig } from "../../components/config";
 import { REPO_ROOT, runCurl } from "./helpers";
 
@@ -137,5 +138,17 @@ describe("an app without local.command", () => {
     const { apps, clusterOnly } = localApps(parseStackConfig(values));
     expect(apps.map((app) => app.name)).toEqual(["hostname", "movies"]);
     expect(clusterOnly).toEqual([{ app: "billing", reason: "no apps.billing.v2.local.command says how to start it here" }]);
+  });
+
+  test("the demo names the apps that mirror writes and those that are cluster-only", () => {
+    const values = exampleValues() as { apps: { billing: Record<string, any> } };
+    values.apps.billing.mirror.writes = true;
+    delete values.apps.billing.v1.local;
+    const config = parseStackConfig(values);
+    const notes = ownAppNotes({ config, clusterOnly: localApps(config).clusterOnly } as unknown as LocalStack);
+    expect(notes).toEqual([
+      "warning: billing mirrors writes (traffic-mirroring:apps.billing.mirror.writes = true): v2 receives copies of POST, PUT, PATCH and DELETE requests too, so their side effects happen twice unless v2 is isolated",
+      "billing: cluster-only (no apps.billing.v1.local.command says how to start it here); not started here",
+    ]);
   });
 });

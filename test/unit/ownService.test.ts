@@ -416,3 +416,32 @@ describe("the README's 'Dark-launch your own service' is what the tests run", ()
     expect(fenced("text")).toContain(`${message}\n`);
   });
 });
+
+describe("a third app, mesh gateway-api", () => {
+  test("the HTTPRoute: the read methods one exact match each (Gateway API matches one method), then v1 only", async () => {
+    const billing = billingRaw();
+    delete billing.mirror.copyHeaders;
+    const run = await runProgram(programConfig({ billing }, { mesh: "gateway-api", gatewayClassName: "istio" }));
+    const header = { type: "Exact", name: "x-beta-user", value: "yes" };
+    expect(named(run, T.httpRoute, "billing").inputs.spec).toEqual({
+      parentRefs: [{ name: "mirror-gateway" }],
+      hostnames: ["billing.example.com"],
+      rules: [
+        {
+          name: "billing-mirror-match",
+          matches: ["GET", "HEAD", "OPTIONS"].map((method) => ({ headers: [header], method })),
+          filters: [{ type: "RequestMirror", requestMirror: { backendRef: { name: "billing-v2", port: 8080 } } }],
+          backendRefs: [{ name: "billing-v1", port: 8080 }],
+        },
+        { name: "billing-primary", backendRefs: [{ name: "billing-v1", port: 8080 }] },
+      ],
+    });
+    expect(validateAll(run)).toBeGreaterThan(0);
+  });
+
+  test("copyHeaders is an error naming the key and why", async () => {
+    await expect(runProgram(programConfig({ billing: billingRaw() }, { mesh: "gateway-api", gatewayClassName: "istio" }))).rejects.toThrow(
+      /traffic-mirroring:apps\.billing\.mirror\.copyHeaders: not possible with mesh gateway-api: a RequestMirror filter cannot change headers on the copy only/,
+    );
+  });
+});
