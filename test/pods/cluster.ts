@@ -10,6 +10,8 @@
 //   kubeProxyNodePort     the NodePort: a host port forwarding each connection to an endpoint
 //   kubeletConfigMap      a ConfigMap update written into the volume as the kubelet's atomic writer does
 //   deletePod             termination: out of the endpoints, preStop, SIGTERM, grace, SIGKILL
+//   portForward           `kubectl port-forward`: a 127.0.0.1 port whose connections reach the
+//                         pod's own loopback (through `podman exec ... nc`, as the CRI's socat)
 //
 // And one thing podman does that Kubernetes does not, undone in one place:
 //   unpublishedPorts      podman 4.3 publishes every containerPort on the host at the same
@@ -18,6 +20,7 @@
 //
 // Images keep the names the program renders (podman resolves `traffic-mirroring/x:tag`
 // to the `localhost/` image `podman build -t` made).
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, lstatSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
@@ -36,6 +39,8 @@ export interface PlayedPod {
   ip: string;
   ready: boolean;
   terminating: boolean;
+  /** When deletePod sent SIGTERM (ms since the epoch). */
+  sigtermAt?: number;
   /** Named container ports of the pod, e.g. http -> 8080. */
   ports: Map<string, number>;
 }
@@ -228,6 +233,30 @@ export class PodCluster {
     return (server.address() as { port: number }).port;
   }
 
+  /** portForward: like `kubectl port-forward <pod> <port>`: connections reach 127.0.0.1:<port> inside the pod. */
+  async portForward(podName: string, port: number): Promise<number> {
+    const server = createServer((client) => {
+      this.sockets.add(client);
+      const relay = spawn("podman", ["exec", "-i", this.containerOf(podName), "nc", "127.0.0.1", String(port)], { stdio: ["pipe", "pipe", "ignore"] });
+      client.pipe(relay.stdin);
+      relay.stdout.pipe(client);
+      const end = () => {
+        client.destroy();
+        relay.kill();
+      };
+      client.on("close", () => {
+        this.sockets.delete(client);
+        relay.kill();
+      });
+      client.on("error", end);
+      relay.on("exit", () => client.end());
+      relay.on("error", end);
+    });
+    this.servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return (server.address() as { port: number }).port;
+  }
+
   /** Waits until every pod is ready (or throws with their logs). */
   async waitReady(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -314,6 +343,7 @@ export class PodCluster {
     const preStop = container.lifecycle?.preStop?.exec?.command as string[] | undefined;
     if (preStop) await podman(["exec", this.containerOf(podName), ...preStop], { timeoutMs: grace * 1000 }).catch(() => undefined);
     const left = Math.max(1, Math.round(grace - (Date.now() - started) / 1000));
+    pod.sigtermAt = Date.now();
     await podman(["stop", "--time", String(left), this.containerOf(podName)], { timeoutMs: (left + 30) * 1000 });
     const exitCode = Number((await podman(["inspect", this.containerOf(podName), "--format", "{{.State.ExitCode}}"])).stdout.trim());
     return { exitCode, seconds: (Date.now() - started) / 1000 };

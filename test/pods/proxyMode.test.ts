@@ -58,7 +58,10 @@ function steadyLoad(spec: RequestSpec, workers: number): { stop(): Promise<Reque
   let stopping = false;
   const running = Promise.all(
     Array.from({ length: workers }, async () => {
-      while (!stopping) results.push(await sendRequest(spec, dispatcher));
+      while (!stopping) {
+        const at = Date.now();
+        results.push({ ...(await sendRequest(spec, dispatcher)), at } as RequestResult);
+      }
     }),
   );
   return {
@@ -151,7 +154,8 @@ describe("proxy mode on podman: the rendered pods, played as they are", () => {
   test("hostname with compare: each v1 pod is a member of its own, so the pod name is learned as noise, never a mismatch", async () => {
     // One proxy replica (its /compare is its own): the requests go to that pod directly.
     const proxy = cluster.podsWith({ app: "mirror-proxy" })[1];
-    const admin = `http://${proxy.ip}:9901`;
+    // /compare answers loopback clients only: through a port-forward, as the README's walk-through does.
+    const admin = `http://127.0.0.1:${await cluster.portForward(proxy.name, 9901)}`;
     const before = accountedFor(await fetchCompare(admin), "hostname");
     const spec = requestFor(`http://${proxy.ip}:8080`, demoApp("hostname"), config.apps.hostname, { cookie: "user=test" });
     const requests = hostnameCookieRequests(true);
@@ -213,6 +217,7 @@ describe("proxy mode on podman: the rendered pods, played as they are", () => {
     await sleep(1000);
     const results = await load.stop();
     const logs = await cluster.logs(victim.name);
+    for (const failed of ok(results)) console.log(`pods: failed ${JSON.stringify(failed)} ${(failed as { at?: number }).at! - victim.sigtermAt!} ms after SIGTERM`);
     console.log(`pods: proxy deleted under load: ${results.length} requests, ${ok(results).length} failed; ${victim.name} exited ${exitCode} after ${seconds.toFixed(1)} s (preStop included)`);
     expect(ok(results)).toEqual([]);
     expect(exitCode).toBe(0);
