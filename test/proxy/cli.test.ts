@@ -75,10 +75,10 @@ afterAll(async () => {
 
 test("an invalid config: exit 1, every problem named, nothing served", async () => {
   const bad = join(dir, "bad.yaml");
-  writeFileSync(bad, cfg("a").replace("    - route: [{ destination: { host: app, subset: a } }]", "    - route: [{ destination: { host: app, subset: a } }]\n      fault: { delay: { fixedDelay: 1s } }\n      mirrorPercentage: { value: 150 }"));
+  writeFileSync(bad, cfg("a").replace("    - route: [{ destination: { host: app, subset: a } }]", "    - route: [{ destination: { host: app, subset: a } }]\n      fault: { delay: { fixedDelay: 1s, percentage: { value: 200 } } }\n      mirrorPercentage: { value: 150 }"));
   const p = run(["--config", bad, "--listen", "0", "--admin", "0"]);
   expect(await p.exited).toBe(1);
-  expect(p.err).toContain("VirtualService/app: spec.http[1].fault: not supported by mirror-proxy (Istio fault injection)");
+  expect(p.err).toContain("VirtualService/app: spec.http[1].fault.delay.percentage.value: must be between 0 and 100 (got 200)");
   expect(p.err).toContain("VirtualService/app: spec.http[1].mirrorPercentage.value: must be between 0 and 100 (got 150)");
   expect(p.out).not.toContain("listening on");
 });
@@ -116,7 +116,7 @@ test("serves, exposes admin, reloads on a ConfigMap swap and SIGHUP, rejects a b
     // An invalid update is logged and the old routing keeps serving.
     publish(cfg("a").replace("subset: a }", "subset: zz }"));
     await waitFor(() => p.err.includes("rejected, still serving the previous config"), 5000, "the rejected reload");
-    expect(p.err).toContain('VirtualService/app: spec.http[1].route[0].destination.subset: subset not defined in DestinationRule/app (has a, b, slow) (got zz)');
+    expect(p.err).toContain('VirtualService/app: spec.http[1].route[0].destination: no upstream for "app/zz" in MirrorProxy spec.upstreams (got {"host":"app","subset":"zz"})');
     expect((await get(port, "/x")).body).toBe("b GET /x");
     await waitFor(async () => (await get(admin, "/metrics")).body.includes('mirror_proxy_config_reloads_total{result="failure"} 1'));
 

@@ -240,7 +240,7 @@ describe("never at the primary's cost", () => {
     const hang = await startUpstream("hang", "hang");
     const p = await startProxy(text.replace(slowV2.url, hang.url).replace("shadowTimeoutMs: 2000", "shadowTimeoutMs: 100").replace(v1.url, "http://127.0.0.1:1"));
     try {
-      expect((await request(p.port, { path: "/slow/a", headers: { host: "h" } })).status).toBe(502);
+      expect((await request(p.port, { path: "/slow/a", headers: { host: "h" } })).status).toBe(503);
       await settle(p, "app/slow", 1);
       expect((await report(p)).routes["app/slow"].skipped).toEqual({ primary_failed: 1 });
       expect(await metric(p, "mirror_proxy_compare_in_flight")).toBe(0);
@@ -462,7 +462,7 @@ describe("config", () => {
 
   test("an upstream may be a list of URLs, each validated", () => {
     expect(problems("", { "app/v1": "[http://127.0.0.1:1, ftp://x, nope]", "app/v2": "http://127.0.0.1:2" })).toEqual([
-      "MirrorProxy: spec.upstreams.app/v1[1]: only http:// upstreams are supported (got ftp://x)",
+      "MirrorProxy: spec.upstreams.app/v1[1]: only http:// and https:// upstreams are supported (got ftp://x)",
       "MirrorProxy: spec.upstreams.app/v1[2]: must be an absolute URL like http://10.0.0.1:8080 (got nope)",
     ]);
     expect(problems("", { "app/v1": "http://127.0.0.1:1", "app/v2": "[]" })).toEqual(["MirrorProxy: spec.upstreams.app/v2: must list at least one URL (got [])"]);

@@ -5,6 +5,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { expandMembers, isResolvable, preferredAddresses, type Resolver } from "../../workloads/mirror-proxy/src/members.ts";
 import type { MirrorProxy } from "../../workloads/mirror-proxy/src/proxy.ts";
+import { newUpstream } from "../../workloads/mirror-proxy/src/policy.ts";
 import { configText, request, startProxy, waitFor } from "./helpers";
 
 /** A server answering its own address, on `address`:`port`. */
@@ -28,8 +29,8 @@ describe("pure parts", () => {
   });
 
   test("each configured member becomes one member per address; known members are reused", () => {
-    const u = { key: "a/v1", hostname: "a-v1", port: 8080, basePath: "" };
-    const literal = { key: "a/v1", hostname: "127.0.0.1", port: 9000, basePath: "" };
+    const u = newUpstream({ key: "a/v1", hostname: "a-v1", port: 8080, basePath: "" });
+    const literal = newUpstream({ key: "a/v1", hostname: "127.0.0.1", port: 9000, basePath: "" });
     const first = expandMembers([u, literal], new Map([["a-v1", ["10.0.0.1", "10.0.0.2"]]]), [u, literal]);
     expect(first.map((m) => `${m.hostname}:${m.port}`)).toEqual(["10.0.0.1:8080", "10.0.0.2:8080", "127.0.0.1:9000"]);
     const second = expandMembers([u, literal], new Map([["a-v1", ["10.0.0.2", "10.0.0.3"]]]), first);

@@ -183,9 +183,10 @@ describe("errors, as Envoy answers", () => {
     expect(await metric(proxy, "mirror_proxy_upstream_errors_total", { upstream: "app/slow", reason: "timeout" })).toBe(1);
   });
 
-  test("primary unreachable: 502", async () => {
+  test("primary unreachable: 503, as Envoy answers", async () => {
     const r = await get("/dead");
-    expect(r.status).toBe(502);
+    expect(r.status).toBe(503);
+    expect(r.body).toBe("upstream connect error or disconnect/reset before headers. reset reason: connection failure\n");
     expect(await metric(proxy, "mirror_proxy_upstream_errors_total", { upstream: "app/dead", reason: "connect" })).toBe(1);
   });
 

@@ -11,125 +11,18 @@ import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { checkCompareRoutes, validateCompareSettings, type CompareSettings } from "./compare/settings.ts";
 import { validateCopyHeaders, type CopyHeadersSettings } from "./copyHeaders.ts";
-import { checkRe2Regex, intPercent, nonNegativeInt, parseDuration, positiveInt, str } from "./syntax.ts";
+import { ACCEPTED_WITHOUT_EFFECT, DestinationRuleDoc, ISTIO_API_VERSIONS, Metadata, UNSUPPORTED_ISTIO_FIELDS, VirtualServiceDoc, type Destination, type StringMatch } from "./istio.ts";
+import { destinationPolicy, findDestinationRule, grpcCode as grpcCodeOf, isPseudoHeader, routeId, sidecarOnly, type IstioDestinationRule, type IstioVirtualService } from "./model.ts";
+import { checkRe2Regex, nonNegativeInt, parseDuration, positiveInt, str } from "./syntax.ts";
+
 import { checkHttpRoute, compareView, GATEWAY_API_VERSIONS, parseHttpRouteDoc, UNSUPPORTED_GATEWAY_FIELDS, type GatewayHttpRoute } from "./httpRoute.ts";
+
+export { routeId };
+export type { Destination, StringMatch };
 
 // ---------------------------------------------------------------- schemas
 
-const ISTIO_API_VERSIONS = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"];
 const PROXY_API_VERSION = "traffic-mirroring/v1";
-
-/** Istio fields the proxy knows but does not implement: rejected with this reason, never ignored. */
-const UNSUPPORTED_ISTIO_FIELDS: Record<string, string> = {
-  fault: "fault injection",
-  retries: "retries",
-  redirect: "redirects",
-  directResponse: "direct responses",
-  delegate: "delegation",
-  rewrite: "rewrites",
-  corsPolicy: "CORS policies",
-  headers: "header manipulation",
-  tcp: "TCP routes",
-  tls: "TLS routes",
-  port: "listener port matching (the proxy has one listener)",
-  sourceLabels: "source workload matching",
-  sourceNamespace: "source namespace matching",
-  gateways: "per-match gateway selection",
-  statPrefix: "stat prefixes",
-  trafficPolicy: "traffic policies (load balancing, connection pools, TLS, outlier detection)",
-  workloadSelector: "workload selectors",
-  mirrorPolicy: "mirror policies",
-  internalActiveRedirect: "internal redirects",
-};
-
-/** Istio StringMatch: exactly one of exact | prefix | regex, or `{}` where presence is meant. */
-const StringMatch = z.strictObject({
-  exact: str().optional(),
-  prefix: str().optional(),
-  regex: str().optional(),
-});
-export type StringMatch = z.infer<typeof StringMatch>;
-
-const Destination = z.strictObject({
-  host: str().min(1, "must not be empty"),
-  subset: str().min(1, "must not be empty").optional(),
-  // Accepted: the upstream URL in MirrorProxy spec.upstreams decides the address and port.
-  port: z.strictObject({ number: z.number().int().min(1).max(65535) }).optional(),
-});
-export type Destination = z.infer<typeof Destination>;
-
-const Percent = z.strictObject({
-  value: z.number({ error: "must be a number" }).min(0, "must be between 0 and 100").max(100, "must be between 0 and 100"),
-});
-
-const HTTPMatchRequest = z.strictObject({
-  name: str().optional(),
-  uri: StringMatch.optional(),
-  scheme: StringMatch.optional(),
-  method: StringMatch.optional(),
-  authority: StringMatch.optional(),
-  headers: z.record(z.string(), StringMatch).optional(),
-  queryParams: z.record(z.string(), StringMatch).optional(),
-  withoutHeaders: z.record(z.string(), StringMatch).optional(),
-  ignoreUriCase: z.boolean({ error: "must be a boolean" }).optional(),
-});
-export type HTTPMatchRequest = z.infer<typeof HTTPMatchRequest>;
-
-const HTTPRouteDestination = z.strictObject({
-  destination: Destination,
-  weight: intPercent().optional(),
-});
-
-const HTTPMirrorPolicy = z.strictObject({
-  destination: Destination,
-  percentage: Percent.optional(),
-});
-
-const HTTPRoute = z.strictObject({
-  name: str().optional(),
-  match: z.array(HTTPMatchRequest).optional(),
-  route: z.array(HTTPRouteDestination).min(1, "must list at least one destination"),
-  timeout: str().optional(),
-  mirror: Destination.optional(),
-  mirrorPercentage: Percent.optional(),
-  // Deprecated integer form; `mirror_percent` is the proto field name, which Istio also accepts.
-  mirrorPercent: intPercent().optional(),
-  mirror_percent: intPercent().optional(),
-  mirrors: z.array(HTTPMirrorPolicy).optional(),
-});
-/** A validated route; the proto spelling `mirror_percent` is folded into `mirrorPercent`. */
-export type HTTPRoute = Omit<z.infer<typeof HTTPRoute>, "mirror_percent">;
-
-// kubectl-style metadata: only name/namespace matter; the rest (labels, uid, ...) is bookkeeping.
-const Metadata = z.looseObject({ name: str().min(1, "must not be empty"), namespace: str().optional() });
-
-const VirtualServiceDoc = z.strictObject({
-  apiVersion: str(),
-  kind: z.literal("VirtualService"),
-  metadata: Metadata,
-  spec: z.strictObject({
-    hosts: z.array(str().min(1, "must not be empty")).min(1, "must list at least one host"),
-    // Accepted and ignored: the proxy *is* the gateway (Istio mode binds the same
-    // VirtualService to `<ns>/mirror-gateway`), and it serves every VirtualService it is given.
-    gateways: z.array(str()).optional(),
-    exportTo: z.array(str()).optional(),
-    http: z.array(HTTPRoute).min(1, "must list at least one route"),
-  }),
-  status: z.unknown().optional(),
-});
-
-const DestinationRuleDoc = z.strictObject({
-  apiVersion: str(),
-  kind: z.literal("DestinationRule"),
-  metadata: Metadata,
-  spec: z.strictObject({
-    host: str().min(1, "must not be empty"),
-    // Subset labels select pods in Istio; here the upstream URL selects them, so labels are informational.
-    subsets: z.array(z.strictObject({ name: str().min(1, "must not be empty"), labels: z.record(z.string(), z.string()).optional() })).optional(),
-    exportTo: z.array(str()).optional(),
-  }),
-  status: z.unknown().optional(),
-});
 
 // ---------------------------------------------------------------- hardening (issue 13): limits, path normalization, admin access
 
@@ -208,18 +101,10 @@ const MirrorProxyDoc = z.strictObject({
 
 // ---------------------------------------------------------------- typed result
 
-export interface VirtualService {
-  name: string;
-  namespace?: string;
-  hosts: string[];
-  http: HTTPRoute[];
-}
-export interface DestinationRule {
-  name: string;
-  namespace?: string;
-  host: string;
-  subsets: string[];
-}
+/** A validated VirtualService (routes as Istio's HTTPRoute; model.ts compiles them). */
+export type VirtualService = IstioVirtualService;
+/** A validated DestinationRule: subset names and traffic policies (model.ts merges them per destination). */
+export type DestinationRule = IstioDestinationRule;
 export interface MirrorProxySettings {
   listen?: number;
   admin?: number;
@@ -241,11 +126,14 @@ export interface MirrorProxySettings {
   copyHeaders?: CopyHeadersSettings;
 }
 export interface MirrorProxyConfig {
+  /** In Istio's merge order for a host: oldest (creationTimestamp) first, then as written. */
   virtualServices: VirtualService[];
   /** Gateway API HTTPRoutes (httpRoute.ts), served beside the VirtualServices. */
   httpRoutes: GatewayHttpRoute[];
   destinationRules: DestinationRule[];
   proxy: MirrorProxySettings;
+  /** One line each, for the log at load: documents and fields accepted but ignored or skipped, and why. */
+  notes: string[];
 }
 
 export interface ConfigProblem {
@@ -277,11 +165,6 @@ function showValue(v: unknown): string {
 
 // ---------------------------------------------------------------- upstream / subset lookup
 
-/** A route's id, the `route` metrics label and a `spec.compare.routes` entry: `<VirtualService>/<name or index>`. */
-export function routeId(vsName: string, route: { name?: string | undefined }, index: number): string {
-  return `${vsName}/${route.name ?? index}`;
-}
-
 /** First DNS label: `movies.mirror-demo.svc.cluster.local` -> `movies`. */
 export function shortName(host: string): string {
   const dot = host.indexOf(".");
@@ -301,18 +184,15 @@ export function resolveUpstreamKey(upstreams: Record<string, unknown>, dest: Des
   return undefined;
 }
 
-function findDestinationRule(rules: DestinationRule[], host: string): DestinationRule | undefined {
-  return rules.find((r) => r.host === host) ?? rules.find((r) => shortName(r.host) === shortName(host));
-}
-
 // ---------------------------------------------------------------- parsing
 
 /** Parses and validates config text. Throws ConfigError naming every problem. */
 export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
   const problems: ConfigProblem[] = [];
-  const virtualServices: VirtualService[] = [];
+  const virtualServices: { vs: VirtualService; created: number }[] = [];
   const destinationRules: DestinationRule[] = [];
   const httpRoutes: GatewayHttpRoute[] = [];
+  const notes: string[] = [];
   let proxy: MirrorProxySettings | undefined;
   let proxyLabel = "MirrorProxy";
   let proxyDocs = 0;
@@ -342,6 +222,9 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
         problems.push({ document: label, path: "apiVersion", problem: `must be one of ${ISTIO_API_VERSIONS.join(", ")}`, value: obj.apiVersion });
         return;
       }
+      // A field the proxy cannot honour at all refuses the document with one line, and nothing else.
+      const refusal = refuseWhole(obj);
+      if (refusal) return void problems.push({ document: label, ...refusal });
       if (kind === "VirtualService") {
         const r = VirtualServiceDoc.safeParse(raw);
         if (!r.success) return void problems.push(...zodProblems(label, r.error, raw, { istio: true }));
@@ -350,12 +233,25 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
           if (route.mirrorPercent !== undefined) problems.push({ document: label, path: `spec.http[${j}].mirror_percent`, problem: "cannot be used together with mirrorPercent", value: mirror_percent });
           return { ...route, mirrorPercent: mirror_percent };
         });
-        virtualServices.push({ name: r.data.metadata.name, namespace: r.data.metadata.namespace, hosts: r.data.spec.hosts, http });
+        noteWithoutEffect(label, raw, "spec", notes);
+        const created = Date.parse(String(r.data.metadata.creationTimestamp ?? ""));
+        virtualServices.push({ vs: { name: r.data.metadata.name, namespace: r.data.metadata.namespace, hosts: r.data.spec.hosts, http }, created: Number.isNaN(created) ? Infinity : created });
       } else {
         const r = DestinationRuleDoc.safeParse(raw);
         if (!r.success) return void problems.push(...zodProblems(label, r.error, raw, { istio: true }));
-        const dr = { name: r.data.metadata.name, namespace: r.data.metadata.namespace, host: r.data.spec.host, subsets: (r.data.spec.subsets ?? []).map((s) => s.name) };
-        destinationRules.push(dr);
+        const spec = r.data.spec;
+        noteWithoutEffect(label, raw, "spec", notes);
+        const policies = [spec.trafficPolicy, ...(spec.subsets ?? []).map((s) => s.trafficPolicy)];
+        const policyPaths = ["spec.trafficPolicy", ...(spec.subsets ?? []).map((_, k) => `spec.subsets[${k}].trafficPolicy`)];
+        policies.forEach((tp, k) => checkTrafficPolicy(label, policyPaths[k], tp, problems, notes));
+        destinationRules.push({
+          name: r.data.metadata.name,
+          namespace: r.data.metadata.namespace,
+          host: spec.host,
+          subsets: (spec.subsets ?? []).map((s) => s.name),
+          trafficPolicy: spec.trafficPolicy,
+          subsetPolicies: Object.fromEntries((spec.subsets ?? []).map((s) => [s.name, s.trafficPolicy])),
+        });
       }
     } else if (kind === "MirrorProxy") {
       proxyDocs++;
@@ -375,14 +271,21 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
       proxy = compare.settings ? { ...spec, compare: compare.settings } : spec;
     } else if (kind === "HTTPRoute") {
       parseHttpRouteDocument(label, obj, httpRoutes, problems);
+    } else if (typeof obj.apiVersion === "string" && IGNORED_API_GROUPS.some((g) => String(obj.apiVersion).startsWith(g))) {
+      // Gateway, ServiceEntry, Sidecar, ...: they configure a mesh the proxy stands in for.
+      notes.push(`${label}: ignored: kind ${String(kind)} does not route requests here (the proxy is the gateway; spec.upstreams says where services live)`);
     } else {
-      problems.push({ document: label, path: "kind", problem: "unsupported kind: expected VirtualService, DestinationRule, HTTPRoute or MirrorProxy", value: kind });
+      problems.push({ document: label, path: "kind", problem: "unsupported kind: expected VirtualService, DestinationRule, HTTPRoute or MirrorProxy (or another Istio kind, ignored)", value: kind });
     }
   });
 
   if (proxyDocs === 0) problems.push({ document: "MirrorProxy", path: "", problem: `missing: the file needs one document with apiVersion ${PROXY_API_VERSION}, kind MirrorProxy` });
   if (proxyDocs > 1) problems.push({ document: "MirrorProxy", path: "", problem: `must appear once (got ${proxyDocs} documents)` });
-  if (virtualServices.length === 0 && httpRoutes.length === 0 && problems.length === 0) problems.push({ document: "VirtualService", path: "", problem: "missing: the file needs at least one VirtualService or HTTPRoute" });
+  // An Istio gateway with DestinationRules but no VirtualService serves nothing: every request gets 404.
+  if (virtualServices.length === 0 && httpRoutes.length === 0 && problems.length === 0) notes.push("no VirtualService: every request is answered 404 no route");
+
+  // Istio merges VirtualServices of one host oldest first; without timestamps, in file order (a stable sort).
+  const ordered = virtualServices.sort((a, b) => (a.created === b.created ? 0 : a.created < b.created ? -1 : 1)).map((x) => x.vs);
 
   if (proxy) checkUpstreamUrls(proxy, problems);
   for (const dr of destinationRules) {
@@ -392,22 +295,22 @@ export function parseMirrorProxyConfig(text: string): MirrorProxyConfig {
       seen.add(s);
     });
   }
-  checkHosts(virtualServices, problems);
-  for (const vs of virtualServices) checkVirtualService(vs, destinationRules, proxy, problems);
+  checkHosts(ordered, problems);
+  for (const vs of ordered) checkVirtualService(vs, destinationRules, proxy, problems, notes);
   for (const route of httpRoutes) {
     const found: { path: string; problem: string; value?: unknown }[] = [];
     checkHttpRoute(route, proxy?.upstreams, found);
     problems.push(...found.map((f) => ({ document: `HTTPRoute/${route.name}`, ...f })));
   }
-  if (proxy?.compare) problems.push(...checkCompareRoutes(proxy.compare, [...virtualServices, ...compareView(httpRoutes)], proxyLabel));
+  if (proxy?.compare) problems.push(...checkCompareRoutes(proxy.compare, [...ordered, ...compareView(httpRoutes)], proxyLabel));
   if (proxy && rawCopyHeaders !== undefined) {
-    const shaping = validateCopyHeaders(rawCopyHeaders, virtualServices, proxyLabel);
+    const shaping = validateCopyHeaders(rawCopyHeaders, ordered, proxyLabel);
     problems.push(...shaping.problems);
     if (shaping.settings) proxy.copyHeaders = shaping.settings;
   }
 
   if (problems.length > 0 || !proxy) throw new ConfigError(problems);
-  return { virtualServices, destinationRules, httpRoutes, proxy };
+  return { virtualServices: ordered, destinationRules, httpRoutes, proxy, notes };
 }
 
 /** An HTTPRoute document (httpRoute.ts validates it): pushed to `into`, or its problems to `problems`. */
@@ -440,28 +343,87 @@ function checkUpstreamUrl(path: string, url: string, problems: ConfigProblem[]):
     problems.push({ document: "MirrorProxy", path, problem: "must be an absolute URL like http://10.0.0.1:8080", value: url });
     return;
   }
-  if (u.protocol !== "http:") problems.push({ document: "MirrorProxy", path, problem: "only http:// upstreams are supported", value: url });
+  if (u.protocol !== "http:" && u.protocol !== "https:") problems.push({ document: "MirrorProxy", path, problem: "only http:// and https:// upstreams are supported", value: url });
   else if (u.search || u.hash || u.username) problems.push({ document: "MirrorProxy", path, problem: "must not carry a query, fragment or credentials", value: url });
 }
 
+/** API groups whose other kinds (Gateway, ServiceEntry, Sidecar, PeerAuthentication, ...) are accepted and ignored with a note. */
+const IGNORED_API_GROUPS = ["networking.istio.io/", "security.istio.io/", "telemetry.istio.io/", "extensions.istio.io/"];
+
+/**
+ * A field that makes the whole document unusable here, as one problem: tcp/tls routes (the
+ * proxy serves HTTP), delegation, workload selectors. Reported alone, so a tcp-only
+ * VirtualService does not also get `spec.http: required`.
+ */
+function refuseWhole(obj: Record<string, unknown>): { path: string; problem: string; value?: unknown } | undefined {
+  const spec = obj.spec;
+  if (!spec || typeof spec !== "object" || Array.isArray(spec)) return undefined;
+  const sp = spec as Record<string, unknown>;
+  const why = (k: string) => `not supported by mirror-proxy (Istio ${UNSUPPORTED_ISTIO_FIELDS[k]})`;
+  for (const k of ["tcp", "tls", "workloadSelector"]) if (sp[k] !== undefined) return { path: `spec.${k}`, problem: why(k), value: sp[k] };
+  if (Array.isArray(sp.http)) {
+    for (let i = 0; i < sp.http.length; i++) {
+      const r = sp.http[i] as Record<string, unknown> | null;
+      if (r && typeof r === "object" && r.delegate !== undefined) return { path: `spec.http[${i}].delegate`, problem: why("delegate"), value: r.delegate };
+    }
+  }
+  return undefined;
+}
+
+/** Notes for fields accepted without effect (ACCEPTED_WITHOUT_EFFECT), found anywhere under `raw`. */
+function noteWithoutEffect(label: string, raw: unknown, at: string, notes: string[]): void {
+  const walk = (v: unknown, path: string) => {
+    if (!v || typeof v !== "object") return;
+    if (Array.isArray(v)) return v.forEach((x, i) => walk(x, `${path}[${i}]`));
+    for (const [k, x] of Object.entries(v)) {
+      const p = `${path}.${k}`;
+      if (Object.hasOwn(ACCEPTED_WITHOUT_EFFECT, k) && k !== "statPrefix") notes.push(`${label}: ${p}: accepted, no effect here (${ACCEPTED_WITHOUT_EFFECT[k]})`);
+      else walk(x, p);
+    }
+  };
+  walk((raw as { spec?: unknown }).spec, at);
+}
+
+/** Traffic-policy checks zod cannot express; ISTIO_MUTUAL noted (no mesh: plain HTTP). */
+function checkTrafficPolicy(doc: string, path: string, tp: DestinationRule["trafficPolicy"], problems: ConfigProblem[], notes: string[]): void {
+  if (!tp) return;
+  const all = [{ p: path, v: tp as Omit<typeof tp, "portLevelSettings"> }, ...(tp.portLevelSettings ?? []).map((pl, i) => ({ p: `${path}.portLevelSettings[${i}]`, v: pl }))];
+  const add = (p: string, problem: string, value?: unknown) => problems.push({ document: doc, path: p, problem, value });
+  for (const { p, v } of all) {
+    for (const [k, d] of [
+      ["connectionPool.tcp.connectTimeout", v.connectionPool?.tcp?.connectTimeout],
+      ["connectionPool.tcp.idleTimeout", v.connectionPool?.tcp?.idleTimeout],
+      ["connectionPool.http.idleTimeout", v.connectionPool?.http?.idleTimeout],
+      ["outlierDetection.interval", v.outlierDetection?.interval],
+      ["outlierDetection.baseEjectionTime", v.outlierDetection?.baseEjectionTime],
+      ["loadBalancer.consistentHash.httpCookie.ttl", v.loadBalancer?.consistentHash?.httpCookie?.ttl],
+    ] as const) {
+      if (d !== undefined && parseDuration(d) === undefined) add(`${p}.${k}`, "must be a duration like 1.5s, 300ms or 1m", d);
+    }
+    const lb = v.loadBalancer;
+    if (lb?.simple && lb.consistentHash) add(`${p}.loadBalancer`, "set only one of simple, consistentHash", lb);
+    const ch = lb?.consistentHash;
+    if (ch && [ch.httpHeaderName, ch.httpCookie, ch.useSourceIp, ch.httpQueryParameterName].filter((x) => x !== undefined && x !== false).length !== 1) {
+      add(`${p}.loadBalancer.consistentHash`, "set exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName", ch);
+    }
+    if (v.tls?.mode === "MUTUAL") add(`${p}.tls.mode`, "not supported by mirror-proxy (client certificates); use SIMPLE", "MUTUAL");
+    if (v.tls?.mode === "ISTIO_MUTUAL") notes.push(`${doc}: ${p}.tls.mode ISTIO_MUTUAL: no mesh here, the proxy speaks plain HTTP to these pods`);
+    if (v.tls?.mode === "SIMPLE" && v.tls.caCertificates !== undefined && !v.tls.caCertificates.startsWith("/")) add(`${p}.tls.caCertificates`, "must be an absolute file path", v.tls.caCertificates);
+  }
+}
+
 function checkHosts(virtualServices: VirtualService[], problems: ConfigProblem[]): void {
-  const owner = new Map<string, string>();
   for (const vs of virtualServices) {
     vs.hosts.forEach((h, i) => {
-      const doc = `VirtualService/${vs.name}`;
+      // Several VirtualServices may name one host: their routes are merged (routing.ts).
       if (!/^(\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)$/.test(h)) {
-        problems.push({ document: doc, path: `spec.hosts[${i}]`, problem: "must be a DNS name, `*` or `*.suffix`", value: h });
-        return;
+        problems.push({ document: `VirtualService/${vs.name}`, path: `spec.hosts[${i}]`, problem: "must be a DNS name, `*` or `*.suffix`", value: h });
       }
-      const key = h.toLowerCase();
-      const prev = owner.get(key);
-      if (prev) problems.push({ document: doc, path: `spec.hosts[${i}]`, problem: `host already served by ${prev}`, value: h });
-      else owner.set(key, doc);
     });
   }
 }
 
-function checkVirtualService(vs: VirtualService, rules: DestinationRule[], proxy: MirrorProxySettings | undefined, problems: ConfigProblem[]): void {
+function checkVirtualService(vs: VirtualService, rules: DestinationRule[], proxy: MirrorProxySettings | undefined, problems: ConfigProblem[], notes: string[]): void {
   const doc = `VirtualService/${vs.name}`;
   const add = (path: string, problem: string, value?: unknown) => problems.push({ document: doc, path, problem, value });
 
@@ -472,21 +434,35 @@ function checkVirtualService(vs: VirtualService, rules: DestinationRule[], proxy
       add(path, `no upstream for "${want}"${alt !== want ? ` or "${alt}"` : ""} in MirrorProxy spec.upstreams`, d);
     }
     if (d.subset) {
+      // Istio accepts the VirtualService and answers 503 until a DestinationRule defines the subset;
+      // here spec.upstreams says where the subset lives, so it is served, with a note.
       const dr = findDestinationRule(rules, d.host);
-      if (!dr) add(`${path}.subset`, `no DestinationRule for host "${d.host}" defines subsets`, d.subset);
-      else if (!dr.subsets.includes(d.subset)) add(`${path}.subset`, `subset not defined in DestinationRule/${dr.name} (has ${dr.subsets.join(", ") || "none"})`, d.subset);
+      const where = `${doc}: ${path}.subset ${d.subset}`;
+      if (!dr) notes.push(`${where}: no DestinationRule for host "${d.host}" in this file defines it; served by spec.upstreams`);
+      else if (!dr.subsets.includes(d.subset)) notes.push(`${where}: not defined in DestinationRule/${dr.name} (has ${dr.subsets.join(", ") || "none"}); served by spec.upstreams`);
     }
   };
 
-  const checkMatch = (path: string, m: StringMatch | undefined, presenceAllowed: boolean, prefixAllowed = true) => {
+  const checkRegex = (path: string, re: string) => {
+    const err = checkRe2Regex(re);
+    if (err) add(path, err, re);
+  };
+  const checkMatch = (path: string, m: StringMatch | undefined, presenceAllowed: boolean) => {
     if (!m) return;
     const set = (["exact", "prefix", "regex"] as const).filter((k) => m[k] !== undefined);
     if (set.length > 1) add(path, "set only one of exact, prefix, regex", m);
     else if (set.length === 0 && !presenceAllowed) add(path, "must set one of exact, prefix, regex", m);
-    if (m.prefix !== undefined && !prefixAllowed) add(`${path}.prefix`, "prefix is not supported here (as in Istio); use exact or regex", m.prefix);
-    if (m.regex !== undefined) {
-      const err = checkRe2Regex(m.regex);
-      if (err) add(`${path}.regex`, err, m.regex);
+    // Istio reads the regex `*` as "any value" (present).
+    if (m.regex !== undefined && m.regex !== "*") checkRegex(`${path}.regex`, m.regex);
+  };
+  const checkDuration = (path: string, d: string | undefined) => {
+    if (d !== undefined && parseDuration(d) === undefined) add(path, "must be a duration like 1.5s, 300ms or 1m", d);
+  };
+  const checkHeaderNames = (path: string, ops: { set?: Record<string, string>; add?: Record<string, string>; remove?: string[] } | undefined) => {
+    if (!ops) return;
+    for (const n of [...Object.keys(ops.set ?? {}), ...Object.keys(ops.add ?? {}), ...(ops.remove ?? [])]) {
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(n)) add(`${path}`, "not a valid header name", n);
+      else if (n.toLowerCase() === "host" || isPseudoHeader(n)) add(path, "cannot change the host or a pseudo-header here; use rewrite.authority", n);
     }
   };
 
@@ -500,31 +476,84 @@ function checkVirtualService(vs: VirtualService, rules: DestinationRule[], proxy
       checkMatch(`${mp}.authority`, m.authority, false);
       for (const field of ["headers", "withoutHeaders"] as const) {
         for (const [name, sm] of Object.entries(m[field] ?? {})) {
-          if (name !== name.toLowerCase()) add(`${mp}.${field}.${name}`, "header names must be lower-case", name);
+          // Envoy lower-cases header names; of the pseudo-headers, :method, :authority, :path and :scheme exist on HTTP/1.1.
+          if (name.startsWith(":") && !isPseudoHeader(name.toLowerCase())) add(`${mp}.${field}.${name}`, "unknown pseudo-header: use :method, :authority, :path or :scheme", name);
+          if (field === "withoutHeaders" && isPseudoHeader(name.toLowerCase())) add(`${mp}.${field}.${name}`, "pseudo-headers are not supported in withoutHeaders", name);
           checkMatch(`${mp}.${field}.${name}`, sm, true);
         }
       }
-      for (const [name, sm] of Object.entries(m.queryParams ?? {})) checkMatch(`${mp}.queryParams.${name}`, sm, true, false);
+      for (const [name, sm] of Object.entries(m.queryParams ?? {})) checkMatch(`${mp}.queryParams.${name}`, sm, true);
     });
 
-    r.route.forEach((d, j) => checkDest(`${p}.route[${j}].destination`, d.destination));
-    if (r.route.length > 1) {
-      const total = r.route.reduce((s, d) => s + (d.weight ?? 0), 0);
-      if (total !== 100) add(`${p}.route`, "weights must add up to 100 when there are several destinations", r.route.map((d) => d.weight ?? 0));
-    } else if (r.route[0].weight === 0) {
+    const actions = (["route", "redirect", "directResponse"] as const).filter((k) => r[k] !== undefined);
+    if (actions.length === 0) add(p, "needs one of route, redirect, directResponse");
+    else if (actions.length > 1) add(`${p}.${actions[1]}`, `cannot be used together with ${actions[0]} (as in Istio)`, r[actions[1]]);
+
+    // A route whose every match block selects sidecars is skipped at a gateway (model.ts): its destinations are never used here.
+    const skipped = r.match !== undefined && r.match.length > 0 && r.match.every((m) => sidecarOnly(m) !== undefined);
+    const route = r.route ?? [];
+    route.forEach((d, j) => {
+      if (!skipped) checkDest(`${p}.route[${j}].destination`, d.destination);
+      checkHeaderNames(`${p}.route[${j}].headers.request`, d.headers?.request);
+      checkHeaderNames(`${p}.route[${j}].headers.response`, d.headers?.response);
+    });
+    if (route.length > 1) {
+      // Istio divides each weight by their sum.
+      if (route.every((d) => !d.weight)) add(`${p}.route`, "several destinations need weights, not all 0", route.map((d) => d.weight ?? 0));
+    } else if (route[0]?.weight === 0) {
       add(`${p}.route[0].weight`, "the only destination must have a weight above 0 (or none)", 0);
     }
+    checkHeaderNames(`${p}.headers.request`, r.headers?.request);
+    checkHeaderNames(`${p}.headers.response`, r.headers?.response);
 
-    if (r.timeout !== undefined && parseDuration(r.timeout) === undefined) add(`${p}.timeout`, "must be a duration like 1.5s, 300ms or 1m", r.timeout);
+    checkDuration(`${p}.timeout`, r.timeout);
+    checkDuration(`${p}.retries.perTryTimeout`, r.retries?.perTryTimeout);
+    if (r.retries?.retryOn !== undefined) {
+      for (const c of r.retries.retryOn.split(",").map((x) => x.trim())) {
+        if (c !== "" && !RETRY_ON.has(c) && !/^\d{3}$/.test(c)) add(`${p}.retries.retryOn`, `unknown condition "${c}": use ${[...RETRY_ON].join(", ")} or a status code`, r.retries.retryOn);
+      }
+    }
+    if (r.retries && !r.route) add(`${p}.retries`, "needs route", r.retries);
+    if (r.rewrite && !r.route) add(`${p}.rewrite`, "needs route (a redirect carries its own uri/authority)", r.rewrite);
+    if (r.rewrite?.uri !== undefined && r.rewrite.uriRegexRewrite) add(`${p}.rewrite.uriRegexRewrite`, "cannot be used together with rewrite.uri", r.rewrite.uriRegexRewrite);
+    if (r.rewrite?.uriRegexRewrite) checkRegex(`${p}.rewrite.uriRegexRewrite.match`, r.rewrite.uriRegexRewrite.match);
+    if (r.redirect && r.redirect.port !== undefined && r.redirect.derivePort) add(`${p}.redirect.derivePort`, "cannot be used together with port", r.redirect.derivePort);
+    if (r.directResponse?.body && r.directResponse.body.string !== undefined && r.directResponse.body.bytes !== undefined) add(`${p}.directResponse.body`, "set only one of string, bytes", r.directResponse.body);
+    const f = r.fault;
+    if (f) {
+      if (!f.delay && !f.abort) add(`${p}.fault`, "needs delay or abort", f);
+      if (f.delay && f.delay.fixedDelay === undefined) add(`${p}.fault.delay.fixedDelay`, "required (exponentialDelay is not supported)");
+      checkDuration(`${p}.fault.delay.fixedDelay`, f.delay?.fixedDelay);
+      if (f.delay?.percentage && f.delay.percent !== undefined) add(`${p}.fault.delay.percent`, "cannot be used together with percentage", f.delay.percent);
+      if (f.abort && f.abort.httpStatus === undefined && f.abort.grpcStatus === undefined) add(`${p}.fault.abort`, "needs httpStatus or grpcStatus", f.abort);
+      if (f.abort?.httpStatus !== undefined && f.abort.grpcStatus !== undefined) add(`${p}.fault.abort.grpcStatus`, "cannot be used together with httpStatus", f.abort.grpcStatus);
+      if (f.abort?.grpcStatus !== undefined && grpcCodeOf(f.abort.grpcStatus) === undefined) add(`${p}.fault.abort.grpcStatus`, "must be a gRPC status name like UNAVAILABLE", f.abort.grpcStatus);
+    }
+    const c = r.corsPolicy;
+    if (c) {
+      checkDuration(`${p}.corsPolicy.maxAge`, c.maxAge);
+      (c.allowOrigins ?? []).forEach((o, j) => checkMatch(`${p}.corsPolicy.allowOrigins[${j}]`, o, false));
+      if (c.allowOrigins && c.allowOrigin) add(`${p}.corsPolicy.allowOrigin`, "cannot be used together with allowOrigins", c.allowOrigin);
+    }
 
     if (r.mirror && r.mirrors) add(`${p}.mirrors`, "cannot be used together with mirror (as in Istio)", r.mirrors.length);
     if (r.mirrorPercentage && r.mirrorPercent !== undefined) add(`${p}.mirrorPercent`, "cannot be used together with mirrorPercentage", r.mirrorPercent);
     if (!r.mirror && r.mirrorPercentage) add(`${p}.mirrorPercentage`, "needs mirror (mirrors[] carry their own percentage)", r.mirrorPercentage);
     if (!r.mirror && r.mirrorPercent !== undefined) add(`${p}.mirrorPercent`, "needs mirror", r.mirrorPercent);
-    if (r.mirror) checkDest(`${p}.mirror`, r.mirror);
-    (r.mirrors ?? []).forEach((m, j) => checkDest(`${p}.mirrors[${j}].destination`, m.destination));
+    if ((r.mirror || r.mirrors) && !r.route) add(`${p}.${r.mirror ? "mirror" : "mirrors"}`, "needs route", r.mirror ?? r.mirrors);
+    // Copies go through the lean plain-HTTP client (shadow.ts).
+    for (const [mp, d] of [...(r.mirror ? [[`${p}.mirror`, r.mirror] as const] : []), ...(r.mirrors ?? []).map((m, j) => [`${p}.mirrors[${j}].destination`, m.destination] as const)]) {
+      const key = proxy ? resolveUpstreamKey(proxy.upstreams, d) : undefined;
+      const urls = key === undefined || !proxy ? [] : ([] as string[]).concat(proxy.upstreams[key]);
+      if (destinationPolicy(rules, d)?.tls?.mode === "SIMPLE" || urls.some((x) => x.startsWith("https:"))) add(mp, "mirroring to a TLS destination is not supported (copies are sent over plain HTTP)", d);
+    }
+    if (r.mirror && !skipped) checkDest(`${p}.mirror`, r.mirror);
+    if (!skipped) (r.mirrors ?? []).forEach((m, j) => checkDest(`${p}.mirrors[${j}].destination`, m.destination));
   });
 }
+
+/** Envoy's retry_on conditions Istio passes through (x-envoy-retry-on). */
+const RETRY_ON = new Set(["5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes", "retriable-headers", "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"]);
 
 // ---------------------------------------------------------------- zod issue formatting
 

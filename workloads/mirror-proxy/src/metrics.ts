@@ -7,7 +7,7 @@ import { LATENCY_DELTA_BUCKETS } from "./compare/compareStats.ts";
 import { SKIP_REASONS, type SkipReason } from "./compare/report.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "./prom.ts";
 
-export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout";
+export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout" | "upgrade";
 export type FailReason = "connect" | "reset" | "error";
 export type UpstreamErrorReason = "connect" | "timeout" | "reset";
 
@@ -67,6 +67,36 @@ export interface ProxyMetrics {
   reload(ok: boolean): void;
   /** The comparison series of a route, created (every one at 0) on the first call for that label. */
   compareRoute(route: string): CompareRouteMetrics;
+  /** Traffic policy and route actions (DestinationRule / VirtualService features, see policyMetrics). */
+  policy: PolicyMetrics;
+}
+
+/** Counters of the Istio features the proxy implements: each counted where it acts. */
+export interface PolicyMetrics {
+  /** connectionPool: a request answered 503 because the pool and its pending queue were full. */
+  overflow(upstream: string): void;
+  /** outlierDetection: a member ejected / brought back. */
+  ejected(upstream: string): void;
+  restored(upstream: string): void;
+  /** retries: one more attempt sent. */
+  retry(upstream: string): void;
+  /** fault: a request delayed or aborted. */
+  fault(route: string, kind: "delay" | "abort"): void;
+}
+
+function createPolicyMetrics(registry: Registry): PolicyMetrics {
+  const overflow = new Counter({ name: "mirror_proxy_upstream_overflow_total", help: "Requests answered 503 because the DestinationRule connectionPool (connections and pending requests) was full.", labelNames: ["upstream"], registers: [registry] });
+  const ejections = new Counter({ name: "mirror_proxy_outlier_ejections_total", help: "Upstream members ejected by DestinationRule outlierDetection.", labelNames: ["upstream"], registers: [registry] });
+  const restored = new Counter({ name: "mirror_proxy_outlier_restored_total", help: "Ejected upstream members brought back after their ejection time.", labelNames: ["upstream"], registers: [registry] });
+  const retries = new Counter({ name: "mirror_proxy_retries_total", help: "Retry attempts sent to primaries (VirtualService retries).", labelNames: ["upstream"], registers: [registry] });
+  const faults = new Counter({ name: "mirror_proxy_faults_total", help: "Requests delayed or aborted by VirtualService fault injection.", labelNames: ["route", "kind"], registers: [registry] });
+  return {
+    overflow: (u) => overflow.labels(u).inc(),
+    ejected: (u) => ejections.labels(u).inc(),
+    restored: (u) => restored.labels(u).inc(),
+    retry: (u) => retries.labels(u).inc(),
+    fault: (route, kind) => faults.labels(route, kind).inc(),
+  };
 }
 
 export function createMetrics(gauges: { primaryInFlight: () => number; shadowInFlight: () => number; compareInFlight: () => number }): ProxyMetrics {
@@ -75,10 +105,10 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
 
   const requests = new Counter({ name: "mirror_proxy_requests_total", help: "Requests answered on the traffic port, by route (`<VirtualService>/<route name or index>`, `none` when no route matched) and status class.", labelNames: ["route", "code_class"], registers: [registry] });
   const upstreamDuration = new Histogram({ name: "mirror_proxy_upstream_duration_seconds", help: "Primary upstream latency until response headers.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const upstreamErrors = new Counter({ name: "mirror_proxy_upstream_errors_total", help: "Primary upstream failures answered with 502/504 (or a reset when headers were already sent).", labelNames: ["upstream", "reason"], registers: [registry] });
+  const upstreamErrors = new Counter({ name: "mirror_proxy_upstream_errors_total", help: "Primary upstream failures answered with 503/504 (or a reset when headers were already sent).", labelNames: ["upstream", "reason"], registers: [registry] });
   const clientAborts = new Counter({ name: "mirror_proxy_client_aborts_total", help: "Client connections closed before the response finished.", registers: [registry] });
   const sent = new Counter({ name: "mirror_proxy_mirror_copies_sent_total", help: "Mirror copies sent to a shadow upstream.", labelNames: ["upstream"], registers: [registry] });
-  const dropped = new Counter({ name: "mirror_proxy_mirror_copies_dropped_total", help: "Mirror copies not sent or abandoned, by reason (in_flight_limit, body_too_large, shadow_down, timeout).", labelNames: ["upstream", "reason"], registers: [registry] });
+  const dropped = new Counter({ name: "mirror_proxy_mirror_copies_dropped_total", help: "Mirror copies not sent or abandoned, by reason (in_flight_limit, body_too_large, shadow_down, timeout, upgrade).", labelNames: ["upstream", "reason"], registers: [registry] });
   const failed = new Counter({ name: "mirror_proxy_mirror_copies_failed_total", help: "Mirror copies that failed with a connection error.", labelNames: ["upstream", "reason"], registers: [registry] });
   const shadowResponses = new Counter({ name: "mirror_proxy_shadow_responses_total", help: "Shadow responses (drained and discarded), by status class.", labelNames: ["upstream", "code_class"], registers: [registry] });
   const shadowDuration = new Histogram({ name: "mirror_proxy_shadow_duration_seconds", help: "Shadow latency until the response was fully drained.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
@@ -131,5 +161,6 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
     },
     reload: (ok) => reloads.labels(ok ? "success" : "failure").inc(),
     compareRoute,
+    policy: createPolicyMetrics(registry),
   };
 }

@@ -4,9 +4,13 @@
  * apart from its sockets, so tests and the local demo run it in-process; main.ts adds the
  * CLI, signals and file watching.
  */
+import { readFileSync } from "node:fs";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import https from "node:https";
+import net, { type AddressInfo, type Socket } from "node:net";
 import os from "node:os";
+import type { Duplex } from "node:stream";
+import tls from "node:tls";
 import { callableUrl } from "../../shared/http-service.ts";
 import { MIRROR_MARKER_HEADER, MIRROR_MARKER_VALUE } from "../../shared/mirror.ts";
 import { limitsOf, type Limits, type MirrorProxyConfig, type PathNormalization } from "./config.ts";
@@ -21,7 +25,9 @@ import { compareLabel, compareLabelsOf, CompareRuntime, settingsKey, type Compar
 import { MemberResolver, type Resolver } from "./members.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
 import { CONNECT_ERRORS, ShadowPool, type Copy, type Outcome } from "./shadow.ts";
-import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
+import { applyOps, cookieValue, corsActual, corsPreflight, ENVOY_TEXT } from "./actions.ts";
+import type { HashSource } from "./policy.ts";
+import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, type Cluster, type CompiledOps, type CompiledRoute, type RequestInfo, type Routing, type Upstream } from "./routing.ts";
 
 /** Bind address when none is given. */
 export const DEFAULT_HOST = "0.0.0.0";
@@ -76,7 +82,6 @@ const CONNECT_TIMEOUT = "ECONNECTTIMEOUT";
 // content-length` must not make the proxy lose a request body (or an answer's length).
 const NEVER_NAMED = new Set(["content-length", "transfer-encoding", "host"]);
 
-/** Headers as Node's `rawHeaders`: a flat [name, value, name, value, ...] list, names as sent. */
 type RawHeaders = string[];
 
 /** Lower-case names listed in `Connection` (besides keep-alive/close), or undefined. */
@@ -147,8 +152,9 @@ function forwardRequest(raw: RawHeaders, remote: string): Forward {
   return { headers, host, duplicateHost, contentLength, chunked };
 }
 
-/** RequestInfo whose `headers` object is only built when a matcher asks for it. */
-class LazyInfo implements RequestInfo {
+/** RequestInfo whose `headers` object is only built when a matcher (or a hash load balancer) asks for it. */
+class LazyInfo implements RequestInfo, HashSource {
+  setCookie: string | undefined = undefined;
   host: string;
   authority: string;
   method: string;
@@ -167,6 +173,58 @@ class LazyInfo implements RequestInfo {
   get headers(): http.IncomingHttpHeaders {
     return this.req.headers;
   }
+  get remoteAddress(): string {
+    return this.req.socket.remoteAddress ?? "";
+  }
+  header(name: string): string | undefined {
+    const v = this.req.headers[name];
+    return Array.isArray(v) ? v.join(",") : v;
+  }
+  cookie(name: string): string | undefined {
+    return cookieValue(this.req.headers.cookie, name);
+  }
+  queryParam(name: string): string | undefined {
+    return this.query === "" ? undefined : (new URLSearchParams(this.query).get(name) ?? undefined);
+  }
+}
+
+/** True for `percent` % of the calls. */
+function sampled(percent: number): boolean {
+  return percent >= 100 || Math.random() * 100 < percent;
+}
+
+/** An answer the proxy makes itself (CORS preflight, fault abort, redirect, direct response), with the route's response header operations. */
+function answer(res: http.ServerResponse, status: number, headers: RawHeaders, body: Buffer | undefined, ops: CompiledOps | undefined): void {
+  if (res.headersSent) return void res.destroy();
+  let raw = headers;
+  if (ops !== undefined) raw = applyOps(raw, ops);
+  res.writeHead(status, [...raw, "content-length", String(body?.length ?? 0)]);
+  res.end(body);
+}
+
+/** maxRequestsPerConnection: a socket that carried `max` requests is closed once its answer is read. */
+const socketUses = new WeakMap<Socket, number>();
+function countRequest(s: Socket, max: number): void {
+  const n = (socketUses.get(s) ?? 0) + 1;
+  socketUses.set(s, n);
+  if (n >= max) s.once("free", () => s.destroy());
+}
+
+/** TLS origination (tls.mode SIMPLE): SNI (tls.sni, else the request's host), CA file, verification. */
+const caFiles = new Map<string, Buffer>();
+function tlsOptions(c: Cluster, authority: string): https.RequestOptions {
+  const t = c.policy?.tls;
+  const simple = t?.mode === "simple" ? t : undefined;
+  let ca: Buffer | undefined;
+  if (simple?.caFile) {
+    ca = caFiles.get(simple.caFile);
+    if (!ca) {
+      ca = readFileSync(simple.caFile);
+      caFiles.set(simple.caFile, ca);
+    }
+  }
+  const host = normalizeHost(authority);
+  return { servername: simple?.sni ?? (/^[\d.]+$/.test(host) || host.includes(":") ? undefined : host), rejectUnauthorized: simple?.insecureSkipVerify !== true, ...(ca ? { ca } : {}) };
 }
 
 /** `host:port` -> `host<suffix>:port` (Envoy appends the suffix to the host part). */
@@ -230,7 +288,10 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   const drainTimeoutDefault = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   const backoffMs = opts.shadowDownBackoffMs ?? 1000;
 
-  let routing: Routing = compileRouting(config);
+  let metricsRef: ProxyMetrics | undefined;
+  const policyEvents = { ejected: (k: string) => metricsRef?.policy.ejected(k), restored: (k: string) => metricsRef?.policy.restored(k) };
+  let routing: Routing = compileRouting(config, policyEvents);
+  for (const n of routing.notes) log(`mirror-proxy: note: ${n}`);
   // Upstream hosts that are DNS names (headless Services) stand for all their addresses (pods).
   const members = new MemberResolver({ log, intervalMs: opts.resolveIntervalMs, resolver: opts.resolver });
   await members.follow(routing);
@@ -249,6 +310,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   let compare: CompareRuntime | undefined;
 
   const metrics = createMetrics({ primaryInFlight: () => primaryInFlight, shadowInFlight: () => shadowInFlight, compareInFlight: () => compare?.inFlight ?? 0 });
+  metricsRef = metrics;
   const compareHooks: CompareHooks = { routeMetrics: metrics.compareRoute };
   const replica = opts.replica ?? os.hostname();
   // The series of every label the config can compare exist from the start (at 0), so coverage and rates are defined before traffic.
@@ -282,12 +344,28 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   }
   const agents = new Map<string, http.Agent>();
   const agentOf = new WeakMap<Upstream, http.Agent>();
-  const agentFor = (u: Upstream): http.Agent => perOrigin(agents, agentOf, u, primaryAgent);
+  // Keep-alive agents per origin; a cluster with a connection-pool idle timeout or TLS gets its own (same origin, other settings).
+  const agentFor = (u: Upstream, c: Cluster): http.Agent => {
+    const idle = c.policy?.connectionPool?.idleTimeoutMs;
+    if (!u.tls && idle === undefined) return perOrigin(agents, agentOf, u, () => primaryAgent(false, undefined));
+    let a = agentOf.get(u);
+    if (a === undefined) {
+      const key = `${u.hostname}:${u.port}|${u.tls ? "tls" : ""}|${idle ?? ""}`;
+      a = agents.get(key);
+      if (a === undefined) {
+        a = primaryAgent(u.tls, idle);
+        agents.set(key, a);
+      }
+      agentOf.set(u, a);
+    }
+    return a;
+  };
   /** Keep-alive agent whose new connections fail with ECONNECTTIMEOUT past limits.primaryConnectTimeoutMs (answered 503). */
-  function primaryAgent(): http.Agent {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo" });
-    agent.createConnection = (options: net.NetConnectOpts) => {
-      const socket = net.createConnection(options);
+  function primaryAgent(secure: boolean, idleTimeoutMs: number | undefined): http.Agent {
+    const options = { keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: "lifo" as const, ...(idleTimeoutMs !== undefined ? { timeout: idleTimeoutMs } : {}) };
+    const agent = secure ? new https.Agent(options) : new http.Agent(options);
+    agent.createConnection = (opts: net.NetConnectOpts & tls.ConnectionOptions) => {
+      const socket = secure ? tls.connect(opts) : net.createConnection(opts);
       const timer = setTimeout(() => {
         limitHit("primary_connect_timeout");
         socket.destroy(Object.assign(new Error("upstream connect timeout"), { code: CONNECT_TIMEOUT }));
@@ -298,6 +376,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     };
     return agent;
   }
+  const tunnels = new Set<Duplex>();
 
   // Each copy settles exactly once, here.
   const onSettle = (copy: Copy<CopyCtx>, outcome: Outcome, status: number) => {
@@ -368,6 +447,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     let timer: NodeJS.Timeout | undefined;
     let bodyTimedOut = false;
     let cmp: Comparison | undefined;
+    let onGone: (() => void) | undefined;
     res.once("close", () => {
       primaryInFlight--;
       cmp?.primaryFailed(); // no-op when the primary's answer ended
@@ -376,6 +456,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         metrics.clientAbort();
         clearTimeout(timer);
         preq?.destroy();
+        onGone?.();
       }
       if (primaryInFlight === 0 && onIdle) onIdle();
     });
@@ -408,160 +489,400 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       metrics.request("none", 404);
       return plain(res, 404, "no route\n");
     }
-    const group = route.pick(Math.random());
-    const up = nextMember(group);
-    const routeId = route.id;
 
-    const headers = fwd.headers;
-    headers[1] = authority; // host
-    headers[headers.length - 1] = authority; // x-forwarded-host
-
-    // Sample each mirror independently, before the body arrives.
-    let copies: Upstream[] | undefined;
-    for (const m of route.mirrors) {
-      if (m.percent >= 100 || Math.random() * 100 < m.percent) (copies ??= []).push(nextMember(m.upstream));
-    }
-
-    // Comparison: one leg per copy (parallel to `copies`), plus a second primary copy when
-    // noise is sampled (it goes to another URL of the primary's upstream when it has several).
-    let legs: Leg[] | undefined;
-    const cr = compare;
-    if (copies && cr !== undefined && cr.selects(routeId)) {
-      const labels = copies.map((c) => compareLabel(routeId, route.mirrors.length, c.key));
-      const noiseCopy = cr.wantsNoiseCopy(routeId, method);
-      cmp = cr.begin(routeId, labels, { method, path: url, host: authority }, noiseCopy);
-      if (cmp) {
-        legs = [...cmp.legs];
-        if (cmp.noiseLeg) {
-          copies.push(otherMember(group, up));
-          legs.push(cmp.noiseLeg);
+    // Envoy's filter order: CORS, then fault, then the route's action (router).
+    let extra: RawHeaders | undefined; // response headers the filters add
+    if (route.cors !== undefined) {
+      const origin = req.headers.origin;
+      if (origin !== undefined) {
+        const c = route.cors;
+        const allowed = c.origin(origin);
+        if (method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined && (allowed || !c.forwardUnmatched)) {
+          req.resume();
+          metrics.request(route.id, 200);
+          return answer(res, 200, allowed ? corsPreflight(c, origin) : [], undefined, route.response);
         }
-        const c = cmp;
-        req.once("close", () => c.abandonUnsent());
+        if (allowed) extra = corsActual(c, origin);
       }
     }
+    const f = route.fault;
+    if (f === undefined) return act(req, res, rt, route, info, fwd, url, authority, extra);
+    const delay = f.hasDelay && sampled(f.delayPercent);
+    const proceed = () => {
+      if (res.destroyed) return;
+      if (f.hasAbort && sampled(f.abortPercent)) {
+        req.resume();
+        metrics.policy.fault(route.id, "abort");
+        metrics.request(route.id, f.abortStatus);
+        if (f.grpcStatus !== undefined) return answer(res, 200, ["content-type", "application/grpc", "grpc-status", String(f.grpcStatus), "grpc-message", ENVOY_TEXT.abort], undefined, route.response);
+        return answer(res, f.abortStatus, ["content-type", "text/plain"], Buffer.from(ENVOY_TEXT.abort), route.response);
+      }
+      act(req, res, rt, route, info, fwd, url, authority, extra);
+    };
+    if (!delay) return proceed();
+    metrics.policy.fault(route.id, "delay");
+    timer = setTimeout(proceed, f.delayMs);
 
-    const hasBody = fwd.contentLength !== undefined ? fwd.contentLength !== "0" : fwd.chunked;
-    const settings = rt.settings;
-    const shape = copies && copyShapeFor(settings.copyHeaders, routeId);
-    // Copies of a body-less request go out now, those of a request with a body once it is in
-    // (below). They share `headers` with the primary, whose chunked framing header is added
-    // to a copy of the list, never to `headers`.
-    if (!hasBody && copies) sendCopies(copies, legs, { method, path: url, headers, authority, body: EMPTY, settings, shape, block: undefined });
-    // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
-    const primaryHeaders = hasBody && fwd.contentLength === undefined ? [...headers, "transfer-encoding", "chunked"] : headers;
-
-    const started = performance.now();
-    if (cmp !== undefined) cmp.started = started;
-    const p = http.request({ agent: agentFor(up), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false });
-    preq = p;
-    let timedOut = false;
-    if (route.timeoutMs > 0) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        p.destroy();
-      }, route.timeoutMs);
+    /** The chosen route's action: redirect, direct response, or forward to the primary (with its copies). */
+    function act(req: http.IncomingMessage, res: http.ServerResponse, rt: Routing, route: CompiledRoute, info: LazyInfo, fwd: Forward, url: string, authority: string, extra: RawHeaders | undefined): void {
+      if (route.kind === "redirect" && route.redirect) {
+        req.resume();
+        metrics.request(route.id, route.redirect.status);
+        const loc = route.redirect.location("http", authority, info.path, info.query);
+        return answer(res, route.redirect.status, extra ? [...extra, "location", loc] : ["location", loc], undefined, route.response);
+      }
+      if (route.kind === "direct" && route.direct) {
+        req.resume();
+        metrics.request(route.id, route.direct.status);
+        const body = route.direct.body;
+        return answer(res, route.direct.status, body && body.length > 0 ? [...(extra ?? []), "content-type", "text/plain"] : (extra ?? []), body, route.response);
+      }
+      forward(req, res, rt, route, info, fwd, url, authority, extra);
     }
 
+    function forward(req: http.IncomingMessage, res: http.ServerResponse, rt: Routing, route: CompiledRoute, info: LazyInfo, fwd: Forward, url: string, authority: string, extra: RawHeaders | undefined): void {
+      const target = route.pick(Math.random());
+      const group = target.cluster;
+      const first = group.choose(info);
+      if (first === undefined) {
+        req.resume();
+        metrics.request(route.id, 503);
+        return answer(res, 503, ["content-type", "text/plain"], Buffer.from(ENVOY_TEXT.noHealthy), target.response);
+      }
+      if (info.setCookie !== undefined) (extra ??= []).push("set-cookie", info.setCookie);
+      const routeId = route.id;
+
+      // The request as it leaves for the primary (rewritten, headers operated on); its copies are made from it, as Envoy's.
+      if (route.rewritePath !== undefined) url = route.rewritePath(info.path) + (info.query === "" ? "" : `?${info.query}`);
+      const upstreamAuthority = route.rewriteAuthority ?? authority;
+      let headers = fwd.headers;
+      headers[1] = upstreamAuthority; // host
+      headers[headers.length - 1] = authority; // x-forwarded-host: as the client sent it
+      if (target.request !== undefined) headers = applyOps(headers, target.request, 2);
+
+      // Sample each mirror independently, before the body arrives.
+      let copies: Upstream[] | undefined;
+      for (const m of route.mirrors) {
+        if (m.percent >= 100 || Math.random() * 100 < m.percent) (copies ??= []).push(nextMember(m.upstream));
+      }
+
+      // Comparison: one leg per copy (parallel to `copies`), plus a second primary copy when
+      // noise is sampled (it goes to another URL of the primary's upstream when it has several).
+      let legs: Leg[] | undefined;
+      const cr = compare;
+      if (copies && cr !== undefined && cr.selects(routeId)) {
+        const labels = copies.map((c) => compareLabel(routeId, route.mirrors.length, c.key));
+        const noiseCopy = cr.wantsNoiseCopy(routeId, method);
+        cmp = cr.begin(routeId, labels, { method, path: url, host: authority }, noiseCopy);
+        if (cmp) {
+          legs = [...cmp.legs];
+          if (cmp.noiseLeg) {
+            copies.push(otherMember(group, first));
+            legs.push(cmp.noiseLeg);
+          }
+          const c = cmp;
+          req.once("close", () => c.abandonUnsent());
+        }
+      }
+
+      const hasBody = fwd.contentLength !== undefined ? fwd.contentLength !== "0" : fwd.chunked;
+      const settings = rt.settings;
+      const shape = copies && copyShapeFor(settings.copyHeaders, routeId);
+      // Copies of a body-less request go out now, those of a request with a body once it is in
+      // (below). They share `headers` with the primary, whose chunked framing header is added
+      // to a copy of the list, never to `headers`.
+      if (!hasBody && copies) sendCopies(copies, legs, { method, path: url, headers, authority: upstreamAuthority, body: EMPTY, settings, shape, block: undefined });
+      // Transfer-Encoding is hop-by-hop: re-frame a body of unknown length as chunked ourselves.
+      const primaryHeaders = hasBody && fwd.contentLength === undefined ? [...headers, "transfer-encoding", "chunked"] : headers;
+      const responseOps = target.response;
+      const retry = route.retries;
+      const maxAttempts = 1 + (retry?.attempts ?? 0);
+      let attempts = 0;
+      // A body is kept for a retry only up to maxMirrorBodyBytes (Envoy: its buffer limit); beyond, no retry.
+      let retryBody: BodyCapture | undefined;
+      if (route.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          preq?.destroy();
+          pendingStart?.();
+        }, route.timeoutMs);
+      }
+      let timedOut = false;
+      let pendingStart: (() => void) | undefined;
+
+      /** One attempt to `up`, admitted by its cluster's connection pool when it has one. */
+      const attempt = (up: Upstream) => {
+        attempts++;
+        if (group.maxActive === Infinity) return send(up, false);
+        const start = () => {
+          pendingStart = undefined;
+          if (res.destroyed || timedOut) return group.release();
+          send(up, true);
+        };
+        if (!group.admit(start)) {
+          req.resume();
+          metrics.policy.overflow(group.key);
+          metrics.request(routeId, 503);
+          return answer(res, 503, ["content-type", "text/plain", "x-envoy-overloaded", "true"], Buffer.from(ENVOY_TEXT.overflow), responseOps);
+        }
+        if (group.active < group.maxActive || !group.pending.includes(start)) return;
+        pendingStart = () => {
+          group.cancel(start);
+          if (timedOut && !res.destroyed) {
+            metrics.request(routeId, 504);
+            plain(res, 504, `${ENVOY_TEXT.timeout}\n`);
+          }
+        };
+        onGone = pendingStart;
+      };
+      const retryOrFail = (up: Upstream, status: number): boolean => {
+        if (retry === undefined || attempts >= maxAttempts || timedOut || res.destroyed) return false;
+        if (hasBody && (retryBody === undefined || !req.complete || retryBody.tooLarge)) return false;
+        metrics.policy.retry(up.key);
+        // Envoy's back-off: 25 ms base, doubled per retry, full jitter.
+        setTimeout(() => {
+          if (res.destroyed || timedOut) return;
+          const next = group.choose(info) ?? up;
+          attempt(next);
+        }, Math.random() * 25 * 2 ** (attempts - 1));
+        void status;
+        return true;
+      };
+
+      const send = (up: Upstream, pooled: boolean) => {
+        const tracked = group.tracked;
+        const started = performance.now();
+        if (cmp !== undefined) cmp.started = started;
+        const p = (up.tls ? https : http).request({ agent: agentFor(up, group), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false, ...(up.tls ? tlsOptions(group, upstreamAuthority) : {}) });
+        preq = p;
+        if (tracked || pooled) {
+          // Per-member load and the pool's slot, given back once when this attempt ends.
+          if (tracked) up.active++;
+          p.once("close", () => {
+            if (tracked) up.active--;
+            if (pooled) group.release();
+          });
+        }
+        let tryTimer: NodeJS.Timeout | undefined;
+        let tryTimedOut = false;
+        if (retry !== undefined && retry.perTryTimeoutMs > 0) {
+          tryTimer = setTimeout(() => {
+            tryTimedOut = true;
+            p.destroy();
+          }, retry.perTryTimeoutMs);
+        }
+        const connectMs = group.policy?.connectionPool?.connectTimeoutMs;
+        if (connectMs !== undefined && connectMs > 0) {
+          p.once("socket", (s) => {
+            if (!s.connecting) return;
+            const t = setTimeout(() => s.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })), connectMs);
+            s.once("connect", () => clearTimeout(t));
+            s.once("close", () => clearTimeout(t));
+          });
+        }
+        const perConn = group.policy?.connectionPool?.maxRequestsPerConnection;
+        if (perConn !== undefined) p.once("socket", (s) => countRequest(s, perConn));
+
+        p.on("response", (pres) => {
+          clearTimeout(tryTimer);
+          const status = pres.statusCode ?? 503;
+          metrics.upstreamLatency(up.key, (performance.now() - started) / 1000);
+          if (tracked) group.outcome(up, status);
+          if (retry !== undefined && retry.retriable(status) && retryOrFail(up, status)) {
+            pres.resume();
+            return;
+          }
+          metrics.request(routeId, status);
+          if (timer !== undefined) pres.on("end", () => clearTimeout(timer));
+          if (res.destroyed) {
+            pres.destroy();
+            return;
+          }
+          let raw = endToEndRaw(pres.rawHeaders);
+          if (responseOps !== undefined) raw = applyOps(raw, responseOps);
+          if (extra !== undefined) raw.push(...extra);
+          res.writeHead(status, pres.statusMessage, raw);
+          pres.pipe(res);
+          if (cmp !== undefined) {
+            // Registered after pipe(): each chunk is written to the client first, then captured.
+            const c = cmp;
+            c.primaryHead(status, pres.headers);
+            if (!c.primary.tooLarge) pres.on("data", (chunk: Buffer) => c.primaryChunk(chunk));
+            pres.on("end", () => c.primaryEnd(performance.now()));
+          }
+          pres.on("error", () => res.destroy());
+        });
+        p.on("error", (err: NodeJS.ErrnoException) => {
+          clearTimeout(tryTimer);
+          if (res.destroyed || res.writableFinished || bodyTimedOut) return clearTimeout(timer); // client went away first, or 408 already answered
+          if (err.code === CONNECT_TIMEOUT && !(retry?.onConnect && retryOrFail(up, 0))) {
+            // Envoy's connect timeout: 503 (limits.primaryConnectTimeoutMs, Istio's default 10 s).
+            clearTimeout(timer);
+            if (tracked) group.outcome(up, 0);
+            metrics.upstreamError(up.key, "connect");
+            if (!res.headersSent) metrics.request(routeId, 503);
+            return plain(res, 503, "upstream connect timeout\n");
+          }
+          if (err.code === CONNECT_TIMEOUT) return;
+          if (timedOut) {
+            metrics.upstreamError(up.key, "timeout");
+            if (!res.headersSent) metrics.request(routeId, 504);
+            return plain(res, 504, `${ENVOY_TEXT.timeout}\n`);
+          }
+          const connect = err.code !== undefined && CONNECT_ERRORS.has(err.code);
+          if (tracked) group.outcome(up, 0);
+          if (!res.headersSent && retry !== undefined && (tryTimedOut ? retry.retriable(504) : connect ? retry.onConnect : retry.onReset) && retryOrFail(up, 0)) return;
+          clearTimeout(timer);
+          if (tryTimedOut) {
+            metrics.upstreamError(up.key, "timeout");
+            if (!res.headersSent) metrics.request(routeId, 504);
+            return plain(res, 504, `${ENVOY_TEXT.timeout}\n`);
+          }
+          metrics.upstreamError(up.key, connect ? "connect" : "reset");
+          // Envoy answers 503 for an upstream it could not reach or that reset before answering.
+          if (!res.headersSent) metrics.request(routeId, 503);
+          plain(res, 503, `${connect ? ENVOY_TEXT.connect : ENVOY_TEXT.reset}\n`);
+        });
+
+        if (!hasBody) {
+          p.end();
+          if (attempts === 1) req.resume();
+          return;
+        }
+        if (attempts > 1) {
+          p.end(retryBody?.body());
+          return;
+        }
+        req.pipe(p);
+        // A body that stops arriving: 408 (a reset once the answer started), and the connection closes.
+        const bodyTimer = setTimeout(() => {
+          bodyTimedOut = true;
+          limitHit("body_idle_timeout");
+          p.destroy();
+          if (res.headersSent) return void res.destroy();
+          res.shouldKeepAlive = false;
+          metrics.request(routeId, 408);
+          plain(res, 408, "request body timeout\n");
+        }, limits.bodyIdleTimeoutMs);
+        req.on("data", () => bodyTimer.refresh());
+        req.once("end", () => clearTimeout(bodyTimer));
+        res.once("close", () => clearTimeout(bodyTimer));
+        if (retry !== undefined) {
+          const keep = new BodyCapture(settings.maxMirrorBodyBytes);
+          retryBody = keep;
+          req.on("data", (chunk: Buffer) => keep.push(chunk));
+        }
+        if (!copies) return;
+        const cap = settings.maxMirrorBodyBytes;
+        const wanted = copies;
+        const tooLarge = () => {
+          for (let i = 0; i < wanted.length; i++) {
+            legs?.[i].dropped("body_too_large");
+            metrics.copyDropped(wanted[i].key, "body_too_large");
+          }
+        };
+        if (declaredTooLarge(fwd.contentLength, cap)) return tooLarge();
+        // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the
+        // cap, and while all requests together hold less than limits.maxMirrorBufferBytes.
+        const capture = new BodyCapture(cap);
+        let held = 0;
+        const release = () => {
+          mirrorBuffered -= held;
+          held = 0;
+        };
+        const onData = (chunk: Buffer) => {
+          if (mirrorBuffered + chunk.length > limits.maxMirrorBufferBytes) {
+            limitHit("max_mirror_buffer_bytes");
+            capture.markTooLarge();
+          } else if (capture.push(chunk)) {
+            held += chunk.length;
+            mirrorBuffered += chunk.length;
+            return;
+          }
+          req.off("data", onData);
+          release();
+          tooLarge();
+        };
+        req.on("data", onData);
+        res.once("close", release);
+        req.on("end", () => {
+          const body = capture.body();
+          release();
+          if (body === undefined) return;
+          sendCopies(wanted, legs, { method, path: url, headers, authority: upstreamAuthority, body, settings, shape, block: undefined });
+        });
+      };
+      attempt(first);
+    }
+  }
+
+  /**
+   * An `Upgrade` request (WebSocket): tunnelled to the route's primary, as Envoy does. Its
+   * copies are not sent (a tunnel cannot be mirrored) and are counted as dropped (`upgrade`).
+   */
+  function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    const rt = routing;
+    const refuse = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+    };
+    socket.on("error", () => socket.destroy());
+    const fwd = forwardRequest(req.rawHeaders, req.socket.remoteAddress ?? "");
+    const url = req.url ?? "/";
+    const authority = fwd.host ?? "";
+    const qi = url.indexOf("?");
+    const info = new LazyInfo(req, authority, req.method ?? "GET", qi < 0 ? url : url.slice(0, qi), qi < 0 ? "" : url.slice(qi + 1));
+    const route = url.charCodeAt(0) === 47 ? selectRoute(rt, info) : undefined;
+    if (!route || route.kind !== "forward") {
+      metrics.request(route?.id ?? "none", 404);
+      return refuse(404, "no route\n");
+    }
+    for (const m of route.mirrors) metrics.copyDropped(m.upstream.key, "upgrade");
+    const target = route.pick(Math.random());
+    const up = target.cluster.choose(info);
+    if (!up) return refuse(503, `${ENVOY_TEXT.noHealthy}\n`);
+    const path = route.rewritePath ? route.rewritePath(info.path) + (info.query === "" ? "" : `?${info.query}`) : url;
+    let headers = fwd.headers;
+    headers[1] = route.rewriteAuthority ?? authority;
+    headers[headers.length - 1] = authority;
+    if (target.request !== undefined) headers = applyOps(headers, target.request, 2);
+    headers.push("connection", "upgrade", "upgrade", String(req.headers.upgrade ?? "websocket"));
+    const p = (up.tls ? https : http).request({ host: up.hostname, port: up.port, method: req.method, path: up.basePath + path, headers, setHost: false, ...(up.tls ? tlsOptions(target.cluster, headers[1]) : {}) });
+    tunnels.add(socket);
+    socket.once("close", () => {
+      tunnels.delete(socket);
+      p.destroy();
+    });
+    p.on("upgrade", (pres, upstream, upHead) => {
+      metrics.request(route.id, 101);
+      let out = `HTTP/1.1 101 ${pres.statusMessage ?? "Switching Protocols"}\r\n`;
+      const raw = pres.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      socket.write(`${out}\r\n`);
+      if (upHead.length > 0) socket.write(upHead);
+      if (head.length > 0) upstream.write(head);
+      upstream.on("error", () => socket.destroy());
+      socket.on("error", () => upstream.destroy());
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+      upstream.once("close", () => socket.destroy());
+    });
     p.on("response", (pres) => {
-      const status = pres.statusCode ?? 502;
-      metrics.upstreamLatency(up.key, (performance.now() - started) / 1000);
-      metrics.request(routeId, status);
-      if (res.destroyed) {
-        pres.destroy();
-        return;
-      }
-      res.writeHead(status, pres.statusMessage, endToEndRaw(pres.rawHeaders));
-      pres.pipe(res);
-      if (cmp !== undefined) {
-        // Registered after pipe(): each chunk is written to the client first, then captured.
-        const c = cmp;
-        c.primaryHead(status, pres.headers);
-        if (!c.primary.tooLarge) pres.on("data", (chunk: Buffer) => c.primaryChunk(chunk));
-        pres.on("end", () => c.primaryEnd(performance.now()));
-      }
-      if (timer !== undefined) pres.on("end", () => clearTimeout(timer));
-      pres.on("error", () => res.destroy());
+      // The upstream declined the upgrade: relay its answer and close.
+      metrics.request(route.id, pres.statusCode ?? 503);
+      let out = `HTTP/1.1 ${pres.statusCode} ${pres.statusMessage ?? ""}\r\n`;
+      const raw = endToEndRaw(pres.rawHeaders);
+      for (let i = 0; i < raw.length; i += 2) out += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      socket.write(`${out}connection: close\r\n\r\n`);
+      pres.pipe(socket);
     });
     p.on("error", (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (res.destroyed || res.writableFinished || bodyTimedOut) return; // client went away first, or 408 already answered
-      if (err.code === CONNECT_TIMEOUT) {
-        // Envoy's connect timeout: 503 (limits.primaryConnectTimeoutMs, Istio's default 10 s).
-        metrics.upstreamError(up.key, "connect");
-        if (!res.headersSent) metrics.request(routeId, 503);
-        return plain(res, 503, "upstream connect timeout\n");
-      }
-      if (timedOut) {
-        metrics.upstreamError(up.key, "timeout");
-        if (!res.headersSent) metrics.request(routeId, 504);
-        return plain(res, 504, "upstream request timeout\n");
-      }
+      if (socket.destroyed) return;
       const connect = err.code !== undefined && CONNECT_ERRORS.has(err.code);
       metrics.upstreamError(up.key, connect ? "connect" : "reset");
-      if (!res.headersSent) metrics.request(routeId, 502);
-      plain(res, 502, connect ? "upstream connect error\n" : "upstream reset\n");
+      metrics.request(route.id, 503);
+      refuse(503, `${connect ? ENVOY_TEXT.connect : ENVOY_TEXT.reset}\n`);
     });
-
-    if (!hasBody) {
-      p.end();
-      req.resume();
-      return;
-    }
-
-    req.pipe(p);
-    // A body that stops arriving: 408 (a reset once the answer started), and the connection closes.
-    const bodyTimer = setTimeout(() => {
-      bodyTimedOut = true;
-      limitHit("body_idle_timeout");
-      p.destroy();
-      if (res.headersSent) return void res.destroy();
-      res.shouldKeepAlive = false;
-      metrics.request(routeId, 408);
-      plain(res, 408, "request body timeout\n");
-    }, limits.bodyIdleTimeoutMs);
-    req.on("data", () => bodyTimer.refresh());
-    req.once("end", () => clearTimeout(bodyTimer));
-    res.once("close", () => clearTimeout(bodyTimer));
-    if (!copies) return;
-    const cap = settings.maxMirrorBodyBytes;
-    const wanted = copies;
-    const tooLarge = () => {
-      for (let i = 0; i < wanted.length; i++) {
-        legs?.[i].dropped("body_too_large");
-        metrics.copyDropped(wanted[i].key, "body_too_large");
-      }
-    };
-    if (declaredTooLarge(fwd.contentLength, cap)) return tooLarge();
-    // Tee: chunks go to the primary at once (pipe above) and are kept for the copy up to the
-    // cap, and while all requests together hold less than limits.maxMirrorBufferBytes.
-    const capture = new BodyCapture(cap);
-    let held = 0;
-    const release = () => {
-      mirrorBuffered -= held;
-      held = 0;
-    };
-    const onData = (chunk: Buffer) => {
-      if (mirrorBuffered + chunk.length > limits.maxMirrorBufferBytes) {
-        limitHit("max_mirror_buffer_bytes");
-        capture.markTooLarge();
-      } else if (capture.push(chunk)) {
-        held += chunk.length;
-        mirrorBuffered += chunk.length;
-        return;
-      }
-      req.off("data", onData);
-      release();
-      tooLarge();
-    };
-    req.on("data", onData);
-    res.once("close", release);
-    req.on("end", () => {
-      const body = capture.body();
-      release();
-      if (body === undefined) return;
-      sendCopies(wanted, legs, { method, path: url, headers, authority, body, settings, shape, block: undefined });
-    });
+    p.end();
   }
 
   /** 400 before routing (counted with route `none`). */
@@ -577,6 +898,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   server.on("drop", () => limitHit("max_connections"));
   server.on("clientError", onClientError(limitHit));
   server.on("connect", onConnect);
+  server.on("upgrade", handleUpgrade);
 
   // Admin routes (admin.ts): public ones face the pod IP; protected ones hold traffic data.
   const adminRoutes: AdminRoutes = {
@@ -656,6 +978,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     server.closeAllConnections();
     admin.closeAllConnections();
     await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => admin.close(r))]);
+    for (const t of tunnels) t.destroy();
     for (const a of agents.values()) a.destroy();
     for (const p of pools.values()) p.destroy();
   };
@@ -677,7 +1000,8 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         }
         if (next === undefined) return false;
       }
-      routing = compileRouting(next);
+      routing = compileRouting(next, policyEvents);
+      for (const n of routing.notes) log(`mirror-proxy: note: ${n}`);
       void members.follow(routing);
       limits = limitsOf(next.proxy);
       pathNormalization = next.proxy.pathNormalization ?? "BASE";

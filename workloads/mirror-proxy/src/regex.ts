@@ -38,3 +38,27 @@ export function compileRe2(re: string, ignoreCase = false): Re2Matcher {
   const p = compile(re, ignoreCase);
   return { test: (value: string) => p.matches(value) };
 }
+
+/**
+ * Envoy's regex_rewrite (Istio's `rewrite.uriRegexRewrite`, issue 10): every match of `re` in
+ * the value replaced by `substitution`, in RE2's syntax (`\1` a group, `\\` a backslash).
+ */
+export function re2Rewriter(re: string, substitution: string): (value: string) => string {
+  const p = compile(re, false);
+  const parts: (string | number)[] = [];
+  let lit = "";
+  for (let i = 0; i < substitution.length; i++) {
+    const c = substitution[i];
+    const n = substitution[i + 1];
+    if (c === "\\" && n !== undefined && n >= "0" && n <= "9") {
+      parts.push(lit, Number(n));
+      lit = "";
+      i++;
+    } else if (c === "\\" && n === "\\") {
+      lit += "\\";
+      i++;
+    } else lit += c;
+  }
+  parts.push(lit);
+  return (value) => p.matcher(value).replaceAll((...m: unknown[]) => parts.map((x) => (typeof x === "number" ? String(m[x] ?? "") : x)).join(""));
+}

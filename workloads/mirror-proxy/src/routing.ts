@@ -1,10 +1,18 @@
 /**
- * Istio HTTP routing semantics, compiled once per config load into plain closures so the
- * per-request work is a Map lookup plus a few string comparisons. Pure: no I/O.
+ * Istio HTTP routing semantics: the routing model (model.ts) compiled once per config load
+ * into plain closures, so the per-request work is a Map lookup plus a few string
+ * comparisons, and a feature a route does not use costs nothing. Pure: no I/O.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { resolveUpstreamKey, routeId, type Destination, type HTTPMatchRequest, type HTTPRoute, type MirrorProxyConfig, type MirrorProxySettings, type StringMatch } from "./config.ts";
-import { compileRe2, parseDuration } from "./syntax.ts";
+import { resolveUpstreamKey, type MirrorProxyConfig, type MirrorProxySettings } from "./config.ts";
+import { fromIstio, type Backend, type Cors, type HeaderOps, type HeaderPolicy, type Route, type RouteMatch, type RoutingModel, type ValueMatch } from "./model.ts";
+import { Cluster, newUpstream, type PolicyEvents, type Upstream } from "./policy.ts";
+import { re2Rewriter } from "./regex.ts";
+import { compileRe2 } from "./syntax.ts";
+
+export { Cluster, newUpstream, type Upstream };
+/** An upstreams entry with its policy (policy.ts); the name the proxy used before clusters had policies. */
+export type UpstreamGroup = Cluster;
 import { backendUpstreamKey, compileGatewayMatch, gatewayRouteId, mirrorPercent, orderGatewayRoutes, ruleTimeoutMs, type GatewayHttpRoute } from "./httpRoute.ts";
 
 /** What routing looks at in a request. `host` is lower-case with the port stripped. */
@@ -19,55 +27,70 @@ export interface RequestInfo {
   headers: IncomingHttpHeaders;
 }
 
-/** One base URL of an upstream: the key from spec.upstreams (the metrics label) and the parsed URL. */
-export interface Upstream {
-  key: string;
-  hostname: string;
-  port: number;
-  /** Path prefix of the base URL without a trailing slash ("" for none). */
-  basePath: string;
-}
-
-/** An upstreams entry: one base URL or several, taken in turn (round-robin). */
-export interface UpstreamGroup {
-  key: string;
-  members: Upstream[];
-  /** Index of the member `nextMember` hands out next. */
-  cursor: number;
-}
-
-/** The group's next member, round-robin. */
-export function nextMember(g: UpstreamGroup): Upstream {
-  const m = g.members;
-  if (m.length === 1) return m[0];
-  const u = m[g.cursor];
-  g.cursor = g.cursor + 1 === m.length ? 0 : g.cursor + 1;
-  return u;
+/** The group's next member, round-robin (mirrors; the primary goes through Cluster.choose). */
+export function nextMember(g: Cluster): Upstream {
+  return g.next();
 }
 
 /** A member other than `than` when the group has several (the next one after it), else the only one. */
-export function otherMember(g: UpstreamGroup, than: Upstream): Upstream {
-  const m = g.members;
-  if (m.length === 1) return m[0];
-  const i = m.indexOf(than);
-  return m[(i + 1) % m.length];
+export function otherMember(g: Cluster, than: Upstream): Upstream {
+  return g.other(than);
 }
 
 export interface MirrorTarget {
-  upstream: UpstreamGroup;
+  upstream: Cluster;
   /** 0..100; a copy is sent when Math.random() * 100 < percent. */
   percent: number;
 }
 
+/** Header operations compiled: `set` replaces, `add` appends, `remove` drops (lower-case names). */
+export interface CompiledOps {
+  set: [string, string][];
+  add: [string, string][];
+  /** Lower-case names that `set` replaces or `remove` drops. */
+  drop: Set<string>;
+}
+
+/** A weighted destination: its cluster and the header operations of the destination and the route, in Envoy's order. */
+export interface Target {
+  cluster: Cluster;
+  request: CompiledOps | undefined;
+  response: CompiledOps | undefined;
+}
+
+export interface CompiledCors {
+  origin: (origin: string) => boolean;
+  allowMethods: string;
+  allowHeaders: string;
+  exposeHeaders: string;
+  maxAge: string;
+  allowCredentials: boolean;
+  forwardUnmatched: boolean;
+}
+
 export interface CompiledRoute {
-  /** Metrics label: `<VirtualService name>/<route name or index>`. */
+  /** Metrics label: `<VirtualService name>/<route name or index>`. One per Istio route, shared by its match blocks. */
   id: string;
   matches(req: RequestInfo, q: QueryCache): boolean;
-  /** The destination for a weight draw `rand` in [0, 1); `nextMember` picks its URL. */
-  pick(rand: number): UpstreamGroup;
+  /** `forward` to `pick(...)`, or answer a `redirect` / `direct` response here. */
+  kind: "forward" | "redirect" | "direct";
+  /** The destination for a weight draw `rand` in [0, 1). */
+  pick(rand: number): Target;
   /** Primary timeout in ms; 0 = none (Istio's default). */
   timeoutMs: number;
   mirrors: MirrorTarget[];
+  /** New path (without the query) for the primary and its copies; undefined = unchanged. */
+  rewritePath: ((path: string) => string) | undefined;
+  rewriteAuthority: string | undefined;
+  retries: { attempts: number; perTryTimeoutMs: number; onConnect: boolean; onReset: boolean; retriable: (status: number) => boolean } | undefined;
+  fault: { delayMs: number; delayPercent: number; abortStatus: number; abortPercent: number; grpcStatus: number | undefined; hasAbort: boolean; hasDelay: boolean } | undefined;
+  cors: CompiledCors | undefined;
+  redirect: { location: (scheme: string, authority: string, path: string, query: string) => string; status: number } | undefined;
+  direct: { status: number; body: Buffer | undefined } | undefined;
+  /** Route-level response header operations (for redirect / direct responses; `pick` carries them for forwards). */
+  response: CompiledOps | undefined;
+  /** True when a match or the load balancer reads request headers (so `req.headers` is built). */
+  readsHeaders: boolean;
 }
 
 export interface CompiledVirtualService {
@@ -77,11 +100,14 @@ export interface CompiledVirtualService {
 
 export interface Routing {
   settings: MirrorProxySettings;
-  upstreams: Map<string, UpstreamGroup>;
+  /** Every cluster: the policy-free one of each spec.upstreams key under that key, those with a DestinationRule policy under `key\0policy`. */
+  upstreams: Map<string, Cluster>;
   exactHosts: Map<string, CompiledVirtualService>;
   /** `*.suffix` hosts, longest suffix first (most specific wins); suffix includes the dot. */
   wildcardHosts: { suffix: string; vs: CompiledVirtualService }[];
   anyHost?: CompiledVirtualService;
+  /** Load-time notes (accepted but skipped or without effect), one line each. */
+  notes: string[];
 }
 
 /** Lazily parsed query string, shared by all matchers of one request. */
@@ -91,20 +117,19 @@ export interface QueryCache {
 
 type ValueTest = (v: string | undefined) => boolean;
 
-function stringTest(m: StringMatch, ignoreCase: boolean): ValueTest {
-  if (m.exact !== undefined) {
-    const want = ignoreCase ? m.exact.toLowerCase() : m.exact;
+function valueTest(m: ValueMatch): ValueTest {
+  if (m.kind === "present") return (v) => v !== undefined;
+  const ignoreCase = m.ignoreCase === true;
+  if (m.kind === "exact") {
+    const want = ignoreCase ? m.value.toLowerCase() : m.value;
     return ignoreCase ? (v) => v !== undefined && v.toLowerCase() === want : (v) => v === want;
   }
-  if (m.prefix !== undefined) {
-    const want = ignoreCase ? m.prefix.toLowerCase() : m.prefix;
+  if (m.kind === "prefix") {
+    const want = ignoreCase ? m.value.toLowerCase() : m.value;
     return ignoreCase ? (v) => v !== undefined && v.toLowerCase().startsWith(want) : (v) => v !== undefined && v.startsWith(want);
   }
-  if (m.regex !== undefined) {
-    const re = compileRe2(m.regex);
-    return (v) => v !== undefined && re.test(v);
-  }
-  return (v) => v !== undefined; // `{}`: presence
+  const re = compileRe2(m.value, ignoreCase);
+  return (v) => v !== undefined && re.test(v);
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -112,38 +137,52 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string | undef
   return Array.isArray(v) ? v.join(",") : v;
 }
 
+/** The port a request was addressed to: its authority's, else 80 (this listener speaks http). */
+export function authorityPort(authority: string): number {
+  const colon = authority.lastIndexOf(":");
+  if (colon < 0 || authority.endsWith("]")) return 80;
+  const n = Number(authority.slice(colon + 1));
+  return Number.isInteger(n) && n > 0 ? n : 80;
+}
+
 type Condition = (req: RequestInfo, q: QueryCache) => boolean;
 
-function compileMatch(m: HTTPMatchRequest): Condition {
+function compileMatch(m: RouteMatch): Condition {
   const conds: Condition[] = [];
-  if (m.uri) {
-    // Istio: ignoreUriCase applies to exact and prefix URI matches only.
-    const t = stringTest(m.uri, m.ignoreUriCase === true && m.uri.regex === undefined);
+  if (m.path) {
+    const t = valueTest(m.path);
     conds.push((r) => t(r.path));
   }
+  if (m.pathWithQuery) {
+    const t = valueTest(m.pathWithQuery);
+    conds.push((r) => t(r.query === "" ? r.path : `${r.path}?${r.query}`));
+  }
   if (m.scheme) {
-    const t = stringTest(m.scheme, false);
+    const t = valueTest(m.scheme);
     conds.push((r) => t(r.scheme));
   }
   if (m.method) {
-    const t = stringTest(m.method, false);
+    const t = valueTest(m.method);
     conds.push((r) => t(r.method));
   }
   if (m.authority) {
-    const t = stringTest(m.authority, false);
+    const t = valueTest(m.authority);
     conds.push((r) => t(r.authority));
   }
-  for (const [name, sm] of Object.entries(m.headers ?? {})) {
-    const t = stringTest(sm, false);
-    conds.push((r) => t(headerValue(r.headers, name)));
+  if (m.port !== undefined) {
+    const port = m.port;
+    conds.push((r) => authorityPort(r.authority) === port);
   }
-  for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
-    // "No header `name` matching sm": an absent header satisfies it.
-    const t = stringTest(sm, false);
-    conds.push((r) => !t(headerValue(r.headers, name)));
+  for (const h of m.headers) {
+    const t = valueTest(h.match);
+    const name = h.name;
+    if (!h.invert) conds.push((r) => t(headerValue(r.headers, name)));
+    else if (h.missingAsEmpty) conds.push((r) => !t(headerValue(r.headers, name) ?? ""));
+    // "No header `name` matching": an absent header satisfies it.
+    else conds.push((r) => !t(headerValue(r.headers, name)));
   }
-  for (const [name, sm] of Object.entries(m.queryParams ?? {})) {
-    const t = stringTest(sm, false);
+  for (const { name, match } of m.queryParams) {
+    const t = valueTest(match);
     conds.push((r, q) => {
       if (r.query === "") return t(undefined);
       q.params ??= new URLSearchParams(r.query);
@@ -159,85 +198,220 @@ function compileMatch(m: HTTPMatchRequest): Condition {
   };
 }
 
-function parseUpstream(key: string, url: string): Upstream {
+function parseUpstream(key: string, url: string, tls: boolean): Upstream {
   const u = new URL(url);
-  return {
+  const https = u.protocol === "https:";
+  return newUpstream({
     key,
     hostname: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
-    port: u.port ? Number(u.port) : 80,
+    port: u.port ? Number(u.port) : https ? 443 : 80,
     basePath: u.pathname.replace(/\/+$/, ""),
-  };
+    tls: tls || https,
+  });
 }
 
-function compileRoute(vsName: string, route: HTTPRoute, index: number, lookup: (d: Destination) => UpstreamGroup): CompiledRoute {
-  const ors = (route.match ?? []).map(compileMatch);
-  const matches: CompiledRoute["matches"] =
-    ors.length === 0 ? () => true : ors.length === 1 ? ors[0] : (r, q) => ors.some((c) => c(r, q));
-
-  const dests = route.route.map((d) => ({ upstream: lookup(d.destination), weight: route.route.length === 1 ? 100 : (d.weight ?? 0) }));
-  let pick: CompiledRoute["pick"];
-  if (dests.length === 1) {
-    const only = dests[0].upstream;
-    pick = () => only;
-  } else {
-    const total = dests.reduce((s, d) => s + d.weight, 0);
-    let acc = 0;
-    const cumulative = dests.map((d) => (acc += d.weight / total));
-    pick = (rand) => {
-      // rand >= 0, so the first bound above it belongs to a destination of weight > 0.
-      for (let i = 0; i < cumulative.length; i++) if (rand < cumulative[i]) return dests[i].upstream;
-      return dests[dests.length - 1].upstream;
-    };
-  }
-
-  const mirrors: MirrorTarget[] = [];
-  if (route.mirror) {
-    mirrors.push({ upstream: lookup(route.mirror), percent: route.mirrorPercentage?.value ?? route.mirrorPercent ?? 100 });
-  }
-  for (const m of route.mirrors ?? []) mirrors.push({ upstream: lookup(m.destination), percent: m.percentage?.value ?? 100 });
-
-  return {
-    id: routeId(vsName, route, index),
-    matches,
-    pick,
-    timeoutMs: route.timeout ? (parseDuration(route.timeout) ?? 0) : 0,
-    mirrors: mirrors.filter((m) => m.percent > 0),
-  };
-}
-
-/** Compiles a validated config. */
-export function compileRouting(config: MirrorProxyConfig): Routing {
-  const settings = config.proxy;
-  const upstreams = new Map<string, UpstreamGroup>();
-  for (const [key, urls] of Object.entries(settings.upstreams)) {
-    upstreams.set(key, { key, members: (typeof urls === "string" ? [urls] : urls).map((url) => parseUpstream(key, url)), cursor: 0 });
-  }
-  const lookup = (d: Destination): UpstreamGroup => {
-    const key = resolveUpstreamKey(settings.upstreams, d);
-    const u = key === undefined ? undefined : upstreams.get(key);
-    if (!u) throw new Error(`no upstream for ${d.host}${d.subset ? `/${d.subset}` : ""}`); // validation prevents this
-    return u;
-  };
-
-  const routing: Routing = { settings, upstreams, exactHosts: new Map(), wildcardHosts: [] };
-  for (const vs of config.virtualServices) {
-    const compiled: CompiledVirtualService = { name: vs.name, routes: vs.http.map((r, i) => compileRoute(vs.name, r, i, lookup)) };
-    for (const raw of vs.hosts) {
-      const h = raw.toLowerCase();
-      if (h === "*") routing.anyHost = compiled;
-      else if (h.startsWith("*.")) routing.wildcardHosts.push({ suffix: h.slice(1), vs: compiled });
-      else {
-        routing.exactHosts.set(h, compiled);
-        // A short name means the service in the VirtualService's namespace, as in Istio.
-        if (!h.includes(".") && vs.namespace) {
-          for (const fq of [`${h}.${vs.namespace}`, `${h}.${vs.namespace}.svc`, `${h}.${vs.namespace}.svc.cluster.local`]) {
-            if (!routing.exactHosts.has(fq)) routing.exactHosts.set(fq, compiled);
-          }
-        }
-      }
+/** Envoy's order: the destination's operations first, then the route's (so the route's `set` wins). */
+function compileOps(...list: (HeaderOps | undefined)[]): CompiledOps | undefined {
+  const ops = list.filter((o): o is HeaderOps => o !== undefined && o.set.length + o.add.length + o.remove.length > 0);
+  if (ops.length === 0) return undefined;
+  const out: CompiledOps = { set: [], add: [], drop: new Set() };
+  for (const o of ops) {
+    for (const n of o.remove) {
+      out.drop.add(n);
+      out.set = out.set.filter(([k]) => k.toLowerCase() !== n);
+      out.add = out.add.filter(([k]) => k.toLowerCase() !== n);
     }
+    for (const [k, v] of o.set) {
+      const lower = k.toLowerCase();
+      out.drop.add(lower);
+      out.set = out.set.filter(([x]) => x.toLowerCase() !== lower);
+      out.add = out.add.filter(([x]) => x.toLowerCase() !== lower);
+      out.set.push([k, v]);
+    }
+    for (const kv of o.add) out.add.push(kv);
   }
-  addGatewayRoutes(routing, config.httpRoutes ?? [], upstreams);
+  return out;
+}
+
+function compileCors(c: Cors): CompiledCors {
+  const tests = c.allowOrigins.map(valueTest);
+  return {
+    origin: (o) => tests.some((t) => t(o)),
+    allowMethods: c.allowMethods.join(","),
+    allowHeaders: c.allowHeaders.join(","),
+    exposeHeaders: c.exposeHeaders.join(","),
+    maxAge: c.maxAgeSec === undefined ? "" : String(c.maxAgeSec),
+    allowCredentials: c.allowCredentials === true,
+    forwardUnmatched: c.unmatchedPreflights === "forward",
+  };
+}
+
+/** Istio's rewrite.uri: replaces the prefix the block matched (all of an exact/regex-matched path, `/` when the path was not tested). */
+function pathRewriter(route: Route, m: RouteMatch | undefined): ((path: string) => string) | undefined {
+  if (route.action.kind !== "forward") return undefined;
+  const rw = route.action.rewrite?.path;
+  if (!rw) return undefined;
+  if (rw.kind === "full") return () => rw.value;
+  if (rw.kind === "regex") return re2Rewriter(rw.pattern, rw.substitution);
+  const pm = m?.path;
+  if (pm?.kind === "prefix") {
+    const len = pm.value.length;
+    return (p) => rw.value + p.slice(len);
+  }
+  if (pm && pm.kind !== "present") return () => rw.value;
+  return (p) => rw.value + p.slice(1);
+}
+
+function redirectOf(route: Route): CompiledRoute["redirect"] {
+  const a = route.action;
+  if (a.kind !== "redirect") return undefined;
+  return {
+    status: a.status,
+    location: (scheme, authority, path, query) => {
+      const sch = a.scheme ?? scheme;
+      let host = a.authority ?? authority;
+      // Envoy: an explicit port replaces the authority's; FROM_PROTOCOL_DEFAULT drops it; a default port is left out.
+      const colon = host.lastIndexOf(":");
+      const hasPort = colon > 0 && !host.endsWith("]");
+      const bare = hasPort ? host.slice(0, colon) : host;
+      if (a.port !== undefined) host = a.port === (sch === "https" ? 443 : 80) ? bare : `${bare}:${a.port}`;
+      else if (a.derivePort === "FROM_PROTOCOL_DEFAULT") host = bare;
+      else if (a.scheme !== undefined && hasPort && a.scheme !== scheme) host = bare;
+      const p = a.path ?? path;
+      return `${sch}://${host}${p}${query === "" || a.path?.includes("?") ? "" : `?${query}`}`;
+    },
+  };
+}
+
+function retriesOf(route: Route): CompiledRoute["retries"] {
+  if (route.action.kind !== "forward" || !route.action.retries) return undefined;
+  const r = route.action.retries;
+  const on = new Set(r.on);
+  const statuses = new Set(r.statuses);
+  const any5xx = on.has("5xx");
+  const gateway = any5xx || on.has("gateway-error");
+  const conflict = on.has("retriable-4xx");
+  return {
+    attempts: r.attempts,
+    perTryTimeoutMs: r.perTryTimeoutMs,
+    onConnect: any5xx || gateway || on.has("connect-failure") || on.has("reset-before-request"),
+    onReset: any5xx || on.has("reset") || on.has("reset-before-request") || on.has("refused-stream"),
+    retriable: (s) => (any5xx && s >= 500) || (gateway && (s === 502 || s === 503 || s === 504)) || (conflict && s === 409) || statuses.has(s),
+  };
+}
+
+interface CompileContext {
+  settings: MirrorProxySettings;
+  cluster(b: Backend): Cluster;
+}
+
+function compileRoute(route: Route, ctx: CompileContext): CompiledRoute[] {
+  const a = route.action;
+  let pick: CompiledRoute["pick"] = () => {
+    throw new Error(`route ${route.id} does not forward`);
+  };
+  let mirrors: MirrorTarget[] = [];
+  let readsHeaders = false;
+  const routeResponse = compileOps(route.headers?.response);
+  if (a.kind === "forward") {
+    const targets = a.backends.map((w) => {
+      const cluster = ctx.cluster(w.backend);
+      const lb = w.backend.policy?.loadBalancer;
+      if (lb?.kind === "hash" && (lb.header !== undefined || lb.cookie !== undefined)) readsHeaders = true;
+      return { weight: w.weight, target: { cluster, request: compileOps(w.headers?.request, route.headers?.request), response: compileOps(w.headers?.response, route.headers?.response) } satisfies Target };
+    });
+    if (targets.length === 1) {
+      const only = targets[0].target;
+      pick = () => only;
+    } else {
+      // Istio divides each weight by the sum of the weights.
+      const total = targets.reduce((s, d) => s + d.weight, 0);
+      let acc = 0;
+      const cumulative = targets.map((d) => (acc += d.weight / total));
+      pick = (rand) => {
+        // rand >= 0, so the first bound above it belongs to a destination of weight > 0.
+        for (let i = 0; i < cumulative.length; i++) if (rand < cumulative[i]) return targets[i].target;
+        return targets[targets.length - 1].target;
+      };
+    }
+    mirrors = a.mirrors.map((m) => ({ upstream: ctx.cluster(m.backend), percent: m.percent }));
+  }
+  const f = route.fault;
+  const shared = {
+    id: route.id,
+    kind: a.kind,
+    pick,
+    timeoutMs: a.kind === "forward" ? a.timeoutMs : 0,
+    mirrors,
+    rewriteAuthority: a.kind === "forward" ? a.rewrite?.authority : undefined,
+    retries: retriesOf(route),
+    fault: f && { delayMs: f.delay?.ms ?? 0, delayPercent: f.delay?.percent ?? 0, abortStatus: f.abort?.status ?? 0, abortPercent: f.abort?.percent ?? 0, grpcStatus: f.abort?.grpcStatus, hasAbort: f.abort !== undefined, hasDelay: f.delay !== undefined },
+    cors: route.cors && compileCors(route.cors),
+    redirect: redirectOf(route),
+    direct: a.kind === "direct" ? { status: a.status, body: a.body } : undefined,
+    response: routeResponse,
+  };
+  // One compiled route per match block (as Envoy's route table): a prefix rewrite depends on the block that matched.
+  const blocks: (RouteMatch | undefined)[] = route.matches.length === 0 ? [undefined] : route.matches;
+  const rewriteVaries = a.kind === "forward" && a.rewrite?.path?.kind === "prefix";
+  if (!rewriteVaries) {
+    const ors = route.matches.map(compileMatch);
+    const matches: CompiledRoute["matches"] = ors.length === 0 ? () => true : ors.length === 1 ? ors[0] : (r, q) => ors.some((c) => c(r, q));
+    return [{ ...shared, matches, rewritePath: pathRewriter(route, route.matches[0]), readsHeaders: readsHeaders || route.matches.some((m) => m.headers.length > 0) }];
+  }
+  return blocks.map((m) => ({ ...shared, matches: m ? compileMatch(m) : () => true, rewritePath: pathRewriter(route, m), readsHeaders: readsHeaders || (m?.headers.length ?? 0) > 0 }));
+}
+
+/** Compiles the routing model against spec.upstreams (validated: every backend has an upstream). */
+export function compileModel(model: RoutingModel, settings: MirrorProxySettings, events?: PolicyEvents): Routing {
+  const upstreams = new Map<string, Cluster>();
+  // One cluster per upstream key and policy: members (and their health, load) are per cluster, as in Envoy.
+  const clusters = new Map<string, Cluster>();
+  const cluster = (b: Backend): Cluster => {
+    const key = resolveUpstreamKey(settings.upstreams, { host: b.host, subset: b.subset });
+    if (key === undefined) throw new Error(`no upstream for ${b.host}${b.subset ? `/${b.subset}` : ""}`); // validation prevents this
+    const id = b.policy ? `${key}\0${JSON.stringify(b.policy)}` : key;
+    let c = clusters.get(id);
+    if (!c) {
+      const urls = settings.upstreams[key];
+      const tls = b.policy?.tls?.mode === "simple";
+      c = new Cluster(key, (typeof urls === "string" ? [urls] : urls).map((url) => parseUpstream(key, url, tls)), b.policy, events);
+      clusters.set(id, c);
+      // Every cluster is listed (members.ts expands each one's DNS names); the plain one under its key.
+      upstreams.set(id, c);
+    }
+    return c;
+  };
+  for (const key of Object.keys(settings.upstreams)) cluster({ host: key.includes("/") ? key.slice(0, key.indexOf("/")) : key, ...(key.includes("/") ? { subset: key.slice(key.indexOf("/") + 1) } : {}) });
+
+  const routing: Routing = { settings, upstreams, exactHosts: new Map(), wildcardHosts: [], notes: model.notes };
+  const ctx: CompileContext = { settings, cluster };
+  // Several virtual hosts naming one host: one merged route list, in model order (Istio: oldest VirtualService first).
+  const merged = new Map<string, CompiledVirtualService>();
+  const serve = (h: string, name: string, routes: CompiledRoute[]) => {
+    let vs = merged.get(h);
+    if (!vs) {
+      vs = { name, routes: [] };
+      merged.set(h, vs);
+      if (h === "*") routing.anyHost = vs;
+      else if (h.startsWith("*.")) routing.wildcardHosts.push({ suffix: h.slice(1), vs });
+      else routing.exactHosts.set(h, vs);
+    }
+    if (vs.routes.length > 0 && vs.name !== name && !vs.name.split("+").includes(name)) vs.name = `${vs.name}+${name}`;
+    vs.routes.push(...routes);
+  };
+  for (const vh of model.virtualHosts) {
+    const name = vh.source.replace(/^VirtualService\//, "");
+    const routes = vh.routes.flatMap((r) => compileRoute(r, ctx));
+    const names = new Set<string>();
+    for (const raw of vh.hosts) {
+      const h = raw.toLowerCase();
+      names.add(h);
+      // A short name means the service in the VirtualService's namespace, as in Istio.
+      if (!h.includes("*") && !h.includes(".") && vh.namespace) for (const fq of [`${h}.${vh.namespace}`, `${h}.${vh.namespace}.svc`, `${h}.${vh.namespace}.svc.cluster.local`]) names.add(fq);
+    }
+    for (const h of names) serve(h, name, routes);
+  }
   routing.wildcardHosts.sort((a, b) => b.suffix.length - a.suffix.length);
   return routing;
 }
@@ -247,7 +421,8 @@ export function compileRouting(config: MirrorProxyConfig): Routing {
  * list in Gateway API's precedence order, so first-match selection gives Gateway API's choice.
  * A host a VirtualService already serves keeps the VirtualService.
  */
-function addGatewayRoutes(routing: Routing, routes: readonly GatewayHttpRoute[], upstreams: Map<string, UpstreamGroup>): void {
+function addGatewayRoutes(routing: Routing, routes: readonly GatewayHttpRoute[]): void {
+  const upstreams = routing.upstreams;
   const group = (ref: { name: string; port?: number }): UpstreamGroup => {
     const key = backendUpstreamKey(routing.settings.upstreams, ref);
     const u = key === undefined ? undefined : upstreams.get(key);
@@ -262,16 +437,18 @@ function addGatewayRoutes(routing: Routing, routes: readonly GatewayHttpRoute[],
         const total = refs.reduce((s, r) => s + r.weight, 0);
         let acc = 0;
         const cumulative = refs.map((r) => (acc += r.weight / total));
-        return {
+        const targets = refs.map((r): Target => ({ cluster: r.upstream, request: undefined, response: undefined }));
+        return plainForward({
           id: gatewayRouteId(route, rule, ruleIndex),
           matches: compileGatewayMatch(match),
-          pick: refs.length === 1 ? () => refs[0].upstream : (rand) => refs[cumulative.findIndex((c) => rand < c)]?.upstream ?? refs[refs.length - 1].upstream,
+          pick: targets.length === 1 ? () => targets[0] : (rand) => targets[cumulative.findIndex((c) => rand < c)] ?? targets[targets.length - 1],
           timeoutMs: ruleTimeoutMs(rule),
           mirrors: (rule.filters ?? [])
             .filter((f) => f.type === "RequestMirror")
             .map((f) => ({ upstream: group(f.requestMirror!.backendRef), percent: mirrorPercent(f.requestMirror!) }))
             .filter((m) => m.percent > 0),
-        };
+          readsHeaders: true,
+        });
       }),
     };
     if (vh.host === "*") routing.anyHost ??= compiled;
@@ -279,6 +456,20 @@ function addGatewayRoutes(routing: Routing, routes: readonly GatewayHttpRoute[],
       if (!routing.wildcardHosts.some((w) => w.suffix === vh.host.slice(1))) routing.wildcardHosts.push({ suffix: vh.host.slice(1), vs: compiled });
     } else if (!routing.exactHosts.has(vh.host)) routing.exactHosts.set(vh.host, compiled);
   }
+}
+
+/** A route that only forwards (no fault, CORS, rewrite, header operations or retries): what HTTPRoutes compile to until they feed the routing model. */
+function plainForward(r: Pick<CompiledRoute, "id" | "matches" | "pick" | "timeoutMs" | "mirrors" | "readsHeaders">): CompiledRoute {
+  return { ...r, kind: "forward", rewritePath: undefined, rewriteAuthority: undefined, retries: undefined, fault: undefined, cors: undefined, redirect: undefined, direct: undefined, response: undefined };
+}
+
+/** Compiles a validated config. */
+export function compileRouting(config: MirrorProxyConfig, events?: PolicyEvents): Routing {
+  const notes = [...config.notes];
+  const routing = compileModel(fromIstio(config.virtualServices, config.destinationRules, notes), config.proxy, events);
+  addGatewayRoutes(routing, config.httpRoutes ?? []);
+  routing.wildcardHosts.sort((a, b) => b.suffix.length - a.suffix.length);
+  return routing;
 }
 
 /** `Host` header -> lower-case host without port or trailing dot. */
