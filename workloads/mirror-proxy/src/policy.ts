@@ -187,10 +187,7 @@ export class Cluster {
       return true;
     }
     if (this.pending.length >= this.maxPending) return false;
-    this.pending.push(() => {
-      this.active++;
-      start();
-    });
+    this.pending.push(start);
     return true;
   }
 
@@ -198,7 +195,10 @@ export class Cluster {
   release(): void {
     this.active--;
     const next = this.pending.shift();
-    if (next) next();
+    if (next) {
+      this.active++;
+      next();
+    }
   }
 
   /** Drops a queued start (its client went away before a slot freed). */

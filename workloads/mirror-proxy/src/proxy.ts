@@ -625,7 +625,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
           metrics.request(routeId, 503);
           return answer(res, 503, ["content-type", "text/plain", "x-envoy-overloaded", "true"], Buffer.from(ENVOY_TEXT.overflow), responseOps);
         }
-        if (group.active < group.maxActive || !group.pending.includes(start)) return;
+        if (!group.pending.includes(start)) return; // started at once
         pendingStart = () => {
           group.cancel(start);
           if (timedOut && !res.destroyed) {
