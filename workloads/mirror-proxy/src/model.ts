@@ -13,9 +13,12 @@ import { parseDuration } from "./syntax.ts";
 
 // ---------------------------------------------------------------- matching
 
-/** How one value is tested. `present`: the value exists (any content, even empty). */
+/**
+ * How one value is tested. `present`: the value exists (any content, even empty).
+ * `pathPrefix`: Gateway API's element-wise PathPrefix (`/foo` matches `/foo` and `/foo/bar`, not `/foobar`).
+ */
 export type ValueMatch =
-  | { kind: "exact" | "prefix"; value: string; ignoreCase?: boolean }
+  | { kind: "exact" | "prefix" | "pathPrefix"; value: string; ignoreCase?: boolean }
   | { kind: "regex"; value: string; ignoreCase?: boolean }
   | { kind: "present" };
 

@@ -128,6 +128,12 @@ function valueTest(m: ValueMatch): ValueTest {
     const want = ignoreCase ? m.value.toLowerCase() : m.value;
     return ignoreCase ? (v) => v !== undefined && v.toLowerCase().startsWith(want) : (v) => v !== undefined && v.startsWith(want);
   }
+  if (m.kind === "pathPrefix") {
+    const want = m.value.replace(/\/+$/, "");
+    if (want === "") return (v) => v !== undefined;
+    const dir = `${want}/`;
+    return (v) => v !== undefined && (v === want || v.startsWith(dir));
+  }
   const re = compileRe2(m.value, ignoreCase);
   return (v) => v !== undefined && re.test(v);
 }
@@ -254,7 +260,7 @@ function pathRewriter(route: Route, m: RouteMatch | undefined): ((path: string) 
   if (rw.kind === "full") return () => rw.value;
   if (rw.kind === "regex") return re2Rewriter(rw.pattern, rw.substitution);
   const pm = m?.path;
-  if (pm?.kind === "prefix") {
+  if (pm?.kind === "prefix" || pm?.kind === "pathPrefix") {
     const len = pm.value.length;
     return (p) => rw.value + p.slice(len);
   }
