@@ -169,6 +169,7 @@ test("weighted route: 25/75 within 5 sigma over 4000 requests", async () => {
   const replies = await many(n, 32, () => get("/weighted"));
   const a = replies.filter((r) => r.body.startsWith("a ")).length;
   const b = replies.filter((r) => r.body.startsWith("b ")).length;
+  expect(replies.filter((r) => !r.body.startsWith("a ") && !r.body.startsWith("b ")).map((r) => `${r.status} ${r.body}`).slice(0, 3)).toEqual([]);
   expect(a + b).toBe(n);
   const sigma = Math.sqrt(n * 0.25 * 0.75);
   expect(Math.abs(a - n * 0.25)).toBeLessThan(5 * sigma);
