@@ -31,6 +31,8 @@ import { compileRouting, nextMember, normalizeHost, otherMember, selectRoute, ty
 
 /** Bind address when none is given. */
 export const DEFAULT_HOST = "0.0.0.0";
+/** On drain, how long idle client connections stay open for a request already on its way (each answer meanwhile closes its connection). */
+const DRAIN_IDLE_GRACE_MS = 1000;
 /** How long drain() waits for in-flight primaries when no timeout is given. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10000;
 
@@ -896,6 +898,11 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   const server = http.createServer(serverOptions(limits), oneAtATime(handle, () => limits.maxPipelinedRequests, limitHit));
   server.maxConnections = limits.maxConnections;
   server.on("drop", () => limitHit("max_connections"));
+  let openConnections = 0;
+  server.on("connection", (socket: net.Socket) => {
+    openConnections++;
+    socket.once("close", () => openConnections--);
+  });
   server.on("clientError", onClientError(limitHit));
   server.on("connect", onConnect);
   server.on("upgrade", handleUpgrade);
@@ -1027,7 +1034,12 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     },
     async drain(timeoutMs = drainTimeoutDefault) {
       draining = true;
-      server.close(); // stop accepting
+      // Stop accepting, but keep idle keep-alive connections for a moment: http.Server#close()
+      // would close them at once, and a client's next request may already be on its way on one
+      // (it would fail with a reset). Every answer from now on says `Connection: close`, so a
+      // busy connection ends after its next answer; what is still idle after the grace was idle.
+      net.Server.prototype.close.call(server);
+      if (openConnections > 0) await new Promise((r) => setTimeout(r, Math.min(DRAIN_IDLE_GRACE_MS, timeoutMs)));
       server.closeIdleConnections();
       if (primaryInFlight > 0) {
         await new Promise<void>((resolve) => {
