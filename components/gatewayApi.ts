@@ -108,11 +108,21 @@ type IstioMatch = {
 const MATCH_FIELDS = new Set(["uri", "method", "headers", "queryParams"]);
 const ROUTE_FIELDS = new Set(["name", "match", "route", "mirror", "mirrorPercentage", "mirrors", "timeout"]);
 
-function valueMatch(where: string, m: StringMatch, prefixAllowed: boolean): { type: "Exact" | "RegularExpression" | "PathPrefix"; value: string } {
+/** RE2 for "starts with `prefix`" (Gateway API has no prefix match for headers or query params). */
+function prefixRegex(prefix: string): string {
+  return `${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.*`;
+}
+
+/**
+ * An Istio StringMatch as a Gateway API value match. A path prefix becomes
+ * PathPrefix, which matches whole segments (`/api` takes `/api/x`, not `/apix`);
+ * a header or query prefix becomes a RegularExpression.
+ */
+function valueMatch(where: string, m: StringMatch, isPath: boolean): { type: "Exact" | "RegularExpression" | "PathPrefix"; value: string } {
   if (m.exact !== undefined) return { type: "Exact", value: m.exact };
   if (m.regex !== undefined) return { type: "RegularExpression", value: m.regex };
-  if (m.prefix !== undefined && prefixAllowed) return { type: "PathPrefix", value: m.prefix };
-  throw new GatewayApiRenderError(where, `needs exact or regex (got ${JSON.stringify(m)})`);
+  if (m.prefix !== undefined) return isPath ? { type: "PathPrefix", value: m.prefix } : { type: "RegularExpression", value: prefixRegex(m.prefix) };
+  throw new GatewayApiRenderError(where, `needs exact, prefix or regex (got ${JSON.stringify(m)})`);
 }
 
 function translateMatch(where: string, match: IstioMatch): HttpRouteMatch {

@@ -269,6 +269,32 @@ describe("renderHttpRoute (pure)", () => {
     expect([...routingNeeds([route])].sort()).toEqual(["methodSplit", "mirror", "multipleMirrors", "percentage"]);
   });
 
+  test("a header prefix becomes a RegularExpression; a destination without subset names its own Service", () => {
+    const base = routing("movies");
+    const vs = base.virtualService;
+    const custom = {
+      ...base,
+      virtualService: {
+        ...vs,
+        spec: {
+          ...vs.spec,
+          http: [
+            {
+              name: "beta",
+              match: [{ headers: { "x-group": { prefix: "beta.1" } } }],
+              route: [{ destination: { host: "movies-v1.ns.svc.cluster.local", port: { number: 3000 } }, weight: 100 }],
+              mirror: { host: "movies-v2.ns.svc.cluster.local", port: { number: 3000 } },
+            },
+          ],
+        },
+      },
+    } as any;
+    const rule = renderHttpRoute(custom).spec.rules[0];
+    expect(rule.matches).toEqual([{ headers: [{ type: "RegularExpression", name: "x-group", value: "beta\\.1.*" }] }]);
+    expect(rule.backendRefs).toEqual([{ name: "movies-v1", port: 3000 }]);
+    expect(rule.filters![0].requestMirror.backendRef).toEqual({ name: "movies-v2", port: 3000 });
+  });
+
   test("a VirtualService field with no translation is refused, naming it", () => {
     const base = routing("movies");
     const bad = {
