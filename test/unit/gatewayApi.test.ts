@@ -230,30 +230,24 @@ describe("renderHttpRoute (pure)", () => {
   const config = parseStackConfig({});
   const routing = (name: "hostname" | "movies") =>
     buildAppRouting({ app: config.apps[name], namespace: "ns" });
+  /** movies' routing with other VirtualService routes (shapes the routing function may write). */
+  const withHttp = (http: object[]) => {
+    const base = routing("movies");
+    return { ...base, virtualService: { ...base.virtualService, spec: { ...base.virtualService.spec, http } } } as any;
+  };
 
   test("several mirrors, a method split, a path and a timeout translate; every result validates", () => {
-    const base = routing("movies");
-    const vs = base.virtualService;
     const dest = (subset: "v1" | "v2") => ({ host: "movies.ns.svc.cluster.local", subset, port: { number: 3000 } });
-    const custom = {
-      ...base,
-      virtualService: {
-        ...vs,
-        spec: {
-          ...vs.spec,
-          http: [
-            {
-              name: "reads",
-              match: [{ method: { exact: "GET" }, uri: { prefix: "/api" } }],
-              route: [{ destination: dest("v1"), weight: 100 }],
-              mirrors: [{ destination: dest("v2"), percentage: { value: 50 } }, { destination: dest("v2") }],
-              timeout: "3s",
-            },
-            { name: "rest", route: [{ destination: dest("v1"), weight: 100 }] },
-          ],
-        },
+    const custom = withHttp([
+      {
+        name: "reads",
+        match: [{ method: { exact: "GET" }, uri: { prefix: "/api" } }],
+        route: [{ destination: dest("v1"), weight: 100 }],
+        mirrors: [{ destination: dest("v2"), percentage: { value: 50 } }, { destination: dest("v2") }],
+        timeout: "3s",
       },
-    } as any;
+      { name: "rest", route: [{ destination: dest("v1"), weight: 100 }] },
+    ]);
     const route = renderHttpRoute(custom);
     expect(route.spec.rules[0]).toEqual({
       name: "reads",
@@ -270,25 +264,14 @@ describe("renderHttpRoute (pure)", () => {
   });
 
   test("a header prefix becomes a RegularExpression; a destination without subset names its own Service", () => {
-    const base = routing("movies");
-    const vs = base.virtualService;
-    const custom = {
-      ...base,
-      virtualService: {
-        ...vs,
-        spec: {
-          ...vs.spec,
-          http: [
-            {
-              name: "beta",
-              match: [{ headers: { "x-group": { prefix: "beta.1" } } }],
-              route: [{ destination: { host: "movies-v1.ns.svc.cluster.local", port: { number: 3000 } }, weight: 100 }],
-              mirror: { host: "movies-v2.ns.svc.cluster.local", port: { number: 3000 } },
-            },
-          ],
-        },
+    const custom = withHttp([
+      {
+        name: "beta",
+        match: [{ headers: { "x-group": { prefix: "beta.1" } } }],
+        route: [{ destination: { host: "movies-v1.ns.svc.cluster.local", port: { number: 3000 } }, weight: 100 }],
+        mirror: { host: "movies-v2.ns.svc.cluster.local", port: { number: 3000 } },
       },
-    } as any;
+    ]);
     const rule = renderHttpRoute(custom).spec.rules[0];
     expect(rule.matches).toEqual([{ headers: [{ type: "RegularExpression", name: "x-group", value: "beta\\.1.*" }] }]);
     expect(rule.backendRefs).toEqual([{ name: "movies-v1", port: 3000 }]);
@@ -296,11 +279,7 @@ describe("renderHttpRoute (pure)", () => {
   });
 
   test("a VirtualService field with no translation is refused, naming it", () => {
-    const base = routing("movies");
-    const bad = {
-      ...base,
-      virtualService: { ...base.virtualService, spec: { ...base.virtualService.spec, http: [{ ...base.virtualService.spec.http[0], fault: {} }] } },
-    } as any;
+    const bad = withHttp([{ ...routing("movies").virtualService.spec.http[0], fault: {} }]);
     expect(() => renderHttpRoute(bad)).toThrow(/cannot render VirtualService\/movies http\[0\]\.fault as a Gateway API HTTPRoute/);
   });
 });
