@@ -65,7 +65,7 @@ function appImages(app: App): Partial<Record<Version, pulumi.Input<string>>> {
 async function deploy() {
   // What HTTPRoutes would ask of a Gateway API controller: auto weighs it, gateway-api checks it.
   const needs = routingNeeds(buildStackRoutings(config).map(({ routing }) => renderHttpRoute(routing)));
-  const { mesh, reason, gatewayClass } = await chooseMesh(config.mesh, { needs, gatewayClassName: config.gatewayClassName });
+  const { mesh, reason, gatewayClass, istioVersion } = await chooseMesh(config.mesh, { needs, gatewayClassName: config.gatewayClassName });
   pulumi.log.info(`data plane: ${mesh} (${reason})`);
   asRunError(() => checkMeshSupport(config, mesh));
   for (const warning of writeMirroringWarnings(config)) pulumi.log.warn(warning);
@@ -80,7 +80,7 @@ async function deploy() {
   }
   const findings: Finding[] = [];
   if (mesh === "gateway-api" && !gatewayClass) findings.push(...(await checkConfiguredGatewayClass(gatewayClassName!, needs)));
-  if (mesh === "istio") findings.push(...[checkIstioShadowSuffix(config.istioVersion)].filter((f) => f !== undefined));
+  if (mesh === "istio") findings.push(...[checkIstioShadowSuffix(config.istioVersion ?? istioVersion)].filter((f) => f !== undefined));
   for (const finding of findings.filter((f) => f.level === "warn")) pulumi.log.warn(finding.message);
 
   const namespace = new DemoNamespace("demo", { name: config.namespace, istioInjection: mesh === "istio" });

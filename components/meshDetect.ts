@@ -13,6 +13,8 @@ export interface MeshDecision {
   reason: string;
   /** gateway-api: the accepted GatewayClass chosen, and its controller. */
   gatewayClass?: GatewayClassInfo;
+  /** istio: the version istiod runs, when the cluster tells (compatibility warnings). */
+  istioVersion?: string;
 }
 
 /** What the routing asks of a data plane, and the GatewayClass the config allows (if it names one). */
@@ -203,10 +205,33 @@ export function decideGatewayApi(facts: GatewayApiFacts, input: DetectInput): { 
   };
 }
 
+/** `docker.io/istio/pilot:1.28.1-distroless` -> `1.28.1`; undefined for a tag that is no version. */
+export function istioVersionOfImage(image: string | undefined): string | undefined {
+  const tag = image?.slice(image.lastIndexOf(":") + 1) ?? "";
+  return /^\d+\.\d+\.\d+/.exec(tag)?.[0];
+}
+
+/** The version of istiod (Deployment istio-system/istiod, its image tag); undefined when it cannot be told. */
+export async function readIstioVersion(): Promise<string | undefined> {
+  try {
+    const k8s = await import("@kubernetes/client-node");
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromDefault();
+    const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
+    const istiod = await withDeadline(apps.readNamespacedDeployment({ name: "istiod", namespace: "istio-system" }));
+    return istioVersionOfImage(istiod.spec?.template.spec?.containers[0]?.image);
+  } catch {
+    return undefined; // a revisioned or external control plane: the version stays unknown
+  }
+}
+
 /** `auto` in order: 1. Istio's VirtualService CRD, 2. Gateway API with an accepted class that can mirror as asked, 3. the proxy. */
 export async function detectDataPlane(input: DetectInput = { needs: new Set() }): Promise<MeshDecision> {
   const istio = await detectMeshFromCluster();
-  if (istio.mesh === "istio") return { ...istio, reason: `1. ${istio.reason}` };
+  if (istio.mesh === "istio") {
+    const istioVersion = await readIstioVersion();
+    return { ...istio, reason: `1. ${istio.reason}`, ...(istioVersion ? { istioVersion } : {}) };
+  }
   let facts: GatewayApiFacts;
   try {
     facts = await askGatewayApi();

@@ -57,7 +57,7 @@ type MockOptions = {
   /** Ports of istio-system/istio-ingressgateway in the mocked cluster. */
   ingressPorts?: Array<{ name: string; port: number; nodePort?: number }>;
   /** How `mesh: auto` decides; by default the mocked cluster serves Istio's CRD. */
-  detectMesh?: (input?: any) => Promise<{ mesh: "istio" | "proxy" | "gateway-api"; reason: string; gatewayClass?: { name: string; controllerName: string } }>;
+  detectMesh?: (input?: any) => Promise<{ mesh: "istio" | "proxy" | "gateway-api"; reason: string; gatewayClass?: { name: string; controllerName: string }; istioVersion?: string }>;
   /** mesh gateway-api: the GatewayClasses of the mocked cluster (name -> controller); default: istio's. */
   gatewayClasses?: Record<string, string>;
   /** What the mocked cluster writes into the Gateway's status.addresses; default none. */

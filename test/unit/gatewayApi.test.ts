@@ -226,6 +226,28 @@ describe("the compatibility check before deploying", () => {
   });
 });
 
+describe("the Istio 1.28+ -shadow warning in the program", () => {
+  const warned = async (config: Record<string, string>, options = {}) => {
+    const warn = jest.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      await runProgram({ nodeIp: "10.0.0.1", ...config }, options);
+      return warn.mock.calls.map((call) => String(call[0])).filter((line) => line.includes("-shadow Host suffix"));
+    } finally {
+      warn.mockRestore();
+    }
+  };
+
+  test("mesh istio with istioVersion 1.28.0 warns; 1.27.2 does not", async () => {
+    expect(await warned({ mesh: "istio", istioVersion: "1.28.0" })).toHaveLength(1);
+    expect(await warned({ mesh: "istio", istioVersion: "1.27.2" })).toEqual([]);
+  });
+
+  test("auto: the version the detector read from istiod warns too", async () => {
+    const detectMesh = async () => ({ mesh: "istio" as const, reason: "found", istioVersion: "1.29.0" });
+    expect(await warned({}, { detectMesh })).toHaveLength(1);
+  });
+});
+
 describe("renderHttpRoute (pure)", () => {
   const config = parseStackConfig({});
   const routing = (name: "hostname" | "movies") =>

@@ -7,7 +7,7 @@ import { AddressInfo } from "node:net";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { decideGatewayApi, detectDataPlane, ISTIO_VIRTUALSERVICE_CRD } from "../../components/meshDetect";
+import { decideGatewayApi, detectDataPlane, ISTIO_VIRTUALSERVICE_CRD, istioVersionOfImage } from "../../components/meshDetect";
 import { RoutingNeed } from "../../components/gatewayApiSupport";
 import { runProgram, useMockedMachine, byType, T } from "../support/pulumiProgram";
 
@@ -34,6 +34,15 @@ describe("Gateway API detection through the Kubernetes API (a local stand-in API
     };
     if (req.url === `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${ISTIO_VIRTUALSERVICE_CRD}`) {
       return cluster.istio ? json(200, { kind: "CustomResourceDefinition", metadata: { name: ISTIO_VIRTUALSERVICE_CRD }, spec: { versions: [{ name: "v1", served: true }] } }) : json(404, notFound);
+    }
+    if (req.url === "/apis/apps/v1/namespaces/istio-system/deployments/istiod") {
+      if (!cluster.istio) return json(404, notFound);
+      return json(200, {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "istiod", namespace: "istio-system" },
+        spec: { selector: {}, template: { spec: { containers: [{ name: "discovery", image: "docker.io/istio/pilot:1.28.1-distroless" }] } } },
+      });
     }
     if (req.url === "/apis/gateway.networking.k8s.io/v1") {
       if (!cluster.gatewayApi) return json(404, notFound);
@@ -91,6 +100,8 @@ describe("Gateway API detection through the Kubernetes API (a local stand-in API
     expect(decision.mesh).toBe("istio");
     expect(decision.reason).toMatch(/^1\. the cluster \(context local\) serves the CRD/);
     expect(seen.some((line) => line.includes("gateway.networking.k8s.io"))).toBe(false);
+    // istiod's image tag tells the version, for the 1.28+ -shadow warning.
+    expect(decision.istioVersion).toBe("1.28.1");
   });
 
   test("no Istio, an accepted Envoy Gateway class: gateway-api, with the order and the reason", async () => {
@@ -151,6 +162,17 @@ describe("Gateway API detection through the Kubernetes API (a local stand-in API
     expect(run.outputs.mesh).toBe("gateway-api");
     expect(byType(run, T.gatewayApiGateway)[0].inputs.spec.gatewayClassName).toBe("cilium");
     expect(byType(run, T.httpRoute).map((r) => r.inputs.metadata.name).sort()).toEqual(["hostname", "movies"]);
+  });
+});
+
+describe("istioVersionOfImage", () => {
+  test.each([
+    ["docker.io/istio/pilot:1.28.1-distroless", "1.28.1"],
+    ["gcr.io/istio-release/pilot:1.27.0", "1.27.0"],
+    ["localhost:5000/pilot:latest", undefined],
+    [undefined, undefined],
+  ])("%s -> %s", (image, version) => {
+    expect(istioVersionOfImage(image)).toBe(version);
   });
 });
 
