@@ -77,8 +77,7 @@ describe("refused, each with one line naming the field", () => {
     [`  rules: [{ backendRefs: [{ name: echo-v1, port: 8080, namespace: other }] }]`, 'HTTPRoute/r: spec.rules[0].backendRefs[0].namespace: cross-namespace backends are not supported (no ReferenceGrant here) (got other)'],
     [`  rules: [{ backendRefs: [{ name: echo-v1, port: 8080 }], timeouts: { request: soon } }]`, 'HTTPRoute/r: spec.rules[0].timeouts.request: must be a duration like 1s, 500ms or 1m (got soon)'],
   ])("%s", (spec, line) => {
-    // (Until route actions reach the routing model, filters other than RequestMirror add a "not served yet" line.)
-    const found = problems(route(spec)).filter((p) => !p.includes("not served by this proxy version yet"));
+    const found = problems(route(spec));
     expect(found).toHaveLength(1);
     expect(found[0]).toContain(line);
   });
@@ -136,13 +135,5 @@ describe("Gateway API precedence (HTTPRouteRule: across rules and routes)", () =
     expect(ids([any, wildcard, exact], "a.example.com")).toEqual(["exact/0", "wildcard/0", "any/0"]);
     expect(ids([any, wildcard, exact], "*.example.com")).toEqual(["wildcard/0", "any/0"]);
     expect(ids([any, wildcard, exact], "*")).toEqual(["any/0"]);
-  });
-});
-
-describe("not yet served (route actions): refused, never ignored", () => {
-  test("a RequestHeaderModifier is refused with one line until the routing model carries it", () => {
-    expect(
-      problems(route(`  rules: [{ filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: a, value: b }] } }], backendRefs: [{ name: echo-v1, port: 8080 }] }]`)),
-    ).toEqual(["HTTPRoute/r: spec.rules[0].filters[0].type: not served by this proxy version yet (only RequestMirror) (got RequestHeaderModifier)"]);
   });
 });

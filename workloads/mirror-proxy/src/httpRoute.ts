@@ -12,7 +12,8 @@
  * is refused with one problem naming the field.
  */
 import { z } from "zod";
-import { checkRe2Regex, compileRe2, parseDuration, str } from "./syntax.ts";
+import type { HeaderOps, HeaderPolicy, PathRewrite, Route, RouteMatch, ValueMatch, VirtualHost } from "./model.ts";
+import { checkRe2Regex, parseDuration, str } from "./syntax.ts";
 
 export const GATEWAY_API_VERSIONS = ["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"];
 
@@ -269,14 +270,6 @@ export function checkHttpRoute(route: GatewayHttpRoute, upstreams: Record<string
         if (f.type !== "RequestHeaderModifier" && f.type !== "ResponseHeaderModifier") add(`${p}.backendRefs[${j}].filters[${k}].type`, "per-backend filters: only RequestHeaderModifier and ResponseHeaderModifier are supported", f.type);
       });
     });
-    // Until the routing model carries route actions, these filters would be ignored: refused instead.
-    (rule.filters ?? []).forEach((f, j) => {
-      if (f.type !== "RequestMirror" && f.type !== "CORS" && f.type !== "ExtensionRef" && f.type !== "ExternalAuth") add(`${p}.filters[${j}].type`, "not served by this proxy version yet (only RequestMirror)", f.type);
-    });
-    (rule.backendRefs ?? []).forEach((b, j) => {
-      if (b.filters && b.filters.length > 0) add(`${p}.backendRefs[${j}].filters`, "not served by this proxy version yet", b.filters.length);
-    });
-    if ((rule.backendRefs ?? []).length > 0 && (rule.backendRefs ?? []).every((b) => b.weight === 0)) add(`${p}.backendRefs`, "every weight is 0 (Gateway API answers 500): not served by this proxy version yet");
     if (rule.timeouts?.request !== undefined && parseDuration(rule.timeouts.request) === undefined) add(`${p}.timeouts.request`, "must be a duration like 1s, 500ms or 1m", rule.timeouts.request);
   });
 }
@@ -403,82 +396,120 @@ export function compareView(routes: readonly GatewayHttpRoute[]) {
   }));
 }
 
-// ---------------------------------------------------------------- into the proxy's routing
+// ---------------------------------------------------------------- into the routing model
+
+/**
+ * Gateway API's ReplacePrefixMatch: the matched prefix (element-wise, a trailing `/` in it
+ * or in the replacement ignored) replaced, the rest kept; never an empty path.
+ * `/prefix/one/two` with prefix `/prefix/one` and `/one` -> `/one/two`; `/strip/x` with `/` -> `/x`.
+ */
+export function replacePrefixMatch(path: string, prefix: string, replacement: string): string {
+  const p = prefix.replace(/\/+$/, "");
+  const rest = path.slice(p.length); // "" or "/..." for a path the prefix matched
+  const r = replacement.replace(/\/+$/, "");
+  const out = r + rest;
+  return out === "" ? "/" : out.startsWith("/") ? out : `/${out}`;
+}
+
+/** PathPrefix is element-wise (the model's `pathPrefix`): `/a` matches `/a`, `/a/`, `/a/b`, not `/ab`. */
+function pathValueMatch(path: GatewayRouteMatch["path"]): ValueMatch | undefined {
+  if (!path) return undefined;
+  if (path.type === "Exact") return { kind: "exact", value: path.value };
+  if (path.type === "RegularExpression") return { kind: "regex", value: path.value };
+  if (path.value.replace(/\/+$/, "") === "") return undefined; // `/`: every path
+  return { kind: "pathPrefix", value: path.value };
+}
+
+function modelMatch(m: GatewayRouteMatch | undefined): RouteMatch {
+  const out: RouteMatch = { headers: [], queryParams: [] };
+  if (!m) return out;
+  const path = pathValueMatch(m.path);
+  if (path) out.path = path;
+  if (m.method) out.method = { kind: "exact", value: m.method };
+  const vm = (h: { type: "Exact" | "RegularExpression"; value: string }): ValueMatch => (h.type === "Exact" ? { kind: "exact", value: h.value } : { kind: "regex", value: h.value });
+  for (const h of m.headers ?? []) out.headers.push({ name: h.name.toLowerCase(), match: vm(h) });
+  for (const q of m.queryParams ?? []) out.queryParams.push({ name: q.name, match: vm(q) });
+  return out;
+}
+
+function headerOpsOf(m: z.infer<typeof HeaderModifier> | undefined): HeaderOps | undefined {
+  if (!m) return undefined;
+  return { set: (m.set ?? []).map((h) => [h.name, h.value]), add: (m.add ?? []).map((h) => [h.name, h.value]), remove: (m.remove ?? []).map((n) => n.toLowerCase()) };
+}
+
+function headerPolicyOf(filters: GatewayFilter[] | undefined): HeaderPolicy | undefined {
+  const request = headerOpsOf(filters?.find((f) => f.type === "RequestHeaderModifier")?.requestHeaderModifier);
+  const response = headerOpsOf(filters?.find((f) => f.type === "ResponseHeaderModifier")?.responseHeaderModifier);
+  return request || response ? { ...(request ? { request } : {}), ...(response ? { response } : {}) } : undefined;
+}
+
+function percentOf(m: NonNullable<GatewayFilter["requestMirror"]>): number {
+  if (m.fraction) return (m.fraction.numerator / m.fraction.denominator) * 100;
+  return m.percent ?? 100;
+}
+
+function actionOf(rule: GatewayRule, match: GatewayRouteMatch | undefined, upstreams: Record<string, unknown>): Route["action"] {
+  const filters = rule.filters ?? [];
+  const key = (ref: { name: string; port?: number }) => backendUpstreamKey(upstreams, ref) ?? ref.name; // validated: found
+  const redirect = filters.find((f) => f.type === "RequestRedirect")?.requestRedirect;
+  if (redirect) {
+    const prefix = match?.path?.type === "PathPrefix" ? match.path.value : "/";
+    const path = redirect.path;
+    return {
+      kind: "redirect",
+      ...(path?.type === "ReplaceFullPath" ? { path: path.replaceFullPath } : {}),
+      ...(path?.type === "ReplacePrefixMatch" ? { pathRewrite: { kind: "replacePrefix", prefix, value: path.replacePrefixMatch! } } : {}),
+      ...(redirect.hostname ? { authority: redirect.hostname } : {}),
+      ...(redirect.port !== undefined ? { port: redirect.port } : {}),
+      // Gateway API: without a port, a changed scheme takes its well-known port (left out of Location).
+      ...(redirect.port === undefined && redirect.scheme ? { derivePort: "FROM_PROTOCOL_DEFAULT" as const } : {}),
+      ...(redirect.scheme ? { scheme: redirect.scheme } : {}),
+      status: redirect.statusCode,
+    };
+  }
+  const refs = rule.backendRefs ?? [];
+  // Gateway API: every weight 0 -> 500 for the rule's requests.
+  if (refs.every((b) => b.weight === 0)) return { kind: "direct", status: 500 };
+  const rewrite = filters.find((f) => f.type === "URLRewrite")?.urlRewrite;
+  const rewritePath: PathRewrite | undefined =
+    rewrite?.path?.type === "ReplaceFullPath"
+      ? { kind: "full", value: rewrite.path.replaceFullPath! }
+      : rewrite?.path?.type === "ReplacePrefixMatch"
+        ? { kind: "replacePrefix", prefix: match?.path?.value ?? "/", value: rewrite.path.replacePrefixMatch! }
+        : undefined;
+  const timeoutMs = rule.timeouts?.request ? (parseDuration(rule.timeouts.request) ?? 0) : 0;
+  return {
+    kind: "forward",
+    backends: refs.map((b) => ({ backend: { host: key(b) }, weight: refs.length === 1 ? 1 : b.weight, ...(b.filters ? { headers: headerPolicyOf(b.filters) } : {}) })),
+    mirrors: filters
+      .filter((f) => f.type === "RequestMirror")
+      .map((f) => ({ backend: { host: key(f.requestMirror!.backendRef) }, percent: percentOf(f.requestMirror!) }))
+      .filter((m) => m.percent > 0),
+    ...(rewritePath || rewrite?.hostname ? { rewrite: { ...(rewritePath ? { path: rewritePath } : {}), ...(rewrite?.hostname ? { authority: rewrite.hostname } : {}) } } : {}),
+    timeoutMs,
+  };
+}
 
 /** `<HTTPRoute>/<rule name or index>`: the metrics label and a `spec.compare.routes` entry. */
 export function gatewayRouteId(route: GatewayHttpRoute, rule: GatewayRule, index: number): string {
   return `${route.name}/${rule.name ?? index}`;
 }
 
-function escapeRe2(literal: string): string {
-  return literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-type Test = (v: string | undefined) => boolean;
-
-function valueTest(type: "Exact" | "RegularExpression", value: string): Test {
-  if (type === "Exact") return (v) => v === value;
-  const re = compileRe2(value);
-  return (v) => v !== undefined && re.test(v);
-}
-
-/** PathPrefix is element-wise: `/a` matches `/a`, `/a/`, `/a/b`, not `/ab`; a trailing `/` in the value is ignored. */
-function pathTest(path: GatewayRouteMatch["path"]): Test | undefined {
-  if (!path) return undefined;
-  if (path.type === "Exact") return (v) => v === path.value;
-  if (path.type === "RegularExpression") return valueTest("RegularExpression", path.value);
-  const p = path.value.replace(/\/+$/, "");
-  if (p === "") return undefined; // `/`: every path
-  return (v) => v !== undefined && v.startsWith(p) && (v.length === p.length || v.charCodeAt(p.length) === 47 /* / */);
-}
-
-export interface GatewayRequest {
-  path: string;
-  method: string;
-  query: string;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-/** One Gateway API match as a predicate: every condition AND'd; header names case-insensitive. */
-export function compileGatewayMatch(m: GatewayRouteMatch | undefined): (req: GatewayRequest, q: { params?: URLSearchParams }) => boolean {
-  const conds: Array<(req: GatewayRequest, q: { params?: URLSearchParams }) => boolean> = [];
-  const path = pathTest(m?.path);
-  if (path) conds.push((r) => path(r.path));
-  if (m?.method) {
-    const method = m.method;
-    conds.push((r) => r.method === method);
-  }
-  for (const h of m?.headers ?? []) {
-    const name = h.name.toLowerCase();
-    const t = valueTest(h.type, h.value);
-    conds.push((r) => {
-      const v = r.headers[name];
-      return t(Array.isArray(v) ? v.join(",") : v);
-    });
-  }
-  for (const qp of m?.queryParams ?? []) {
-    const t = valueTest(qp.type, qp.value);
-    conds.push((r, q) => {
-      if (r.query === "") return false;
-      q.params ??= new URLSearchParams(r.query);
-      const v = q.params.get(qp.name);
-      return t(v === null ? undefined : v);
-    });
-  }
-  if (conds.length === 0) return () => true;
-  return (r, q) => {
-    for (const c of conds) if (!c(r, q)) return false;
-    return true;
-  };
-}
-
-/** A mirror's share in percent: `fraction` as numerator / denominator, `percent`, else 100. */
-export function mirrorPercent(m: NonNullable<GatewayFilter["requestMirror"]>): number {
-  if (m.fraction) return (m.fraction.numerator / m.fraction.denominator) * 100;
-  return m.percent ?? 100;
-}
-
-/** A rule's timeouts.request in ms; 0 = none. */
-export function ruleTimeoutMs(rule: GatewayRule): number {
-  return rule.timeouts?.request ? (parseDuration(rule.timeouts.request) ?? 0) : 0;
+/**
+ * Validated HTTPRoutes into the routing model: one virtual host per hostname key, its routes
+ * one per match in Gateway API's order (the model takes the first that matches).
+ */
+export function fromGatewayApi(routes: readonly GatewayHttpRoute[], upstreams: Record<string, unknown>): VirtualHost[] {
+  return orderGatewayRoutes(routes).map((vh) => ({
+    source: `HTTPRoute/${vh.routes.join("+")}`,
+    hosts: [vh.host],
+    routes: vh.matches.map(
+      (m): Route => ({
+        id: gatewayRouteId(m.route, m.rule, m.ruleIndex),
+        matches: [modelMatch(m.match)],
+        action: actionOf(m.rule, m.match, upstreams),
+        ...(headerPolicyOf(m.rule.filters) ? { headers: headerPolicyOf(m.rule.filters) } : {}),
+      }),
+    ),
+  }));
 }

@@ -94,7 +94,11 @@ export interface Mirror {
  * `rewrite.uri` and Gateway API's ReplacePrefixMatch. `full`: the whole path. `regex`: RE2
  * substitution (`\1` groups). The query string is kept.
  */
-export type PathRewrite = { kind: "prefix" | "full"; value: string } | { kind: "regex"; pattern: string; substitution: string };
+export type PathRewrite =
+  | { kind: "prefix" | "full"; value: string }
+  | { kind: "regex"; pattern: string; substitution: string }
+  // Gateway API's ReplacePrefixMatch: `prefix` (the PathPrefix matched, element-wise) replaced by `value` (httpRoute.ts replacePrefixMatch).
+  | { kind: "replacePrefix"; prefix: string; value: string };
 
 export interface Retries {
   attempts: number;
@@ -116,6 +120,8 @@ export interface Forward {
 export interface Redirect {
   kind: "redirect";
   path?: string;
+  /** A rewrite of the request's path instead of a fixed `path` (Gateway API ReplacePrefixMatch). */
+  pathRewrite?: PathRewrite;
   authority?: string;
   port?: number;
   derivePort?: "FROM_PROTOCOL_DEFAULT" | "FROM_REQUEST_PORT";

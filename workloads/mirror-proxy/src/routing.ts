@@ -13,7 +13,7 @@ import { compileRe2 } from "./syntax.ts";
 export { Cluster, newUpstream, type Upstream };
 /** An upstreams entry with its policy (policy.ts); the name the proxy used before clusters had policies. */
 export type UpstreamGroup = Cluster;
-import { backendUpstreamKey, compileGatewayMatch, gatewayRouteId, mirrorPercent, orderGatewayRoutes, ruleTimeoutMs, type GatewayHttpRoute } from "./httpRoute.ts";
+import { fromGatewayApi, replacePrefixMatch } from "./httpRoute.ts";
 
 /** What routing looks at in a request. `host` is lower-case with the port stripped. */
 export interface RequestInfo {
@@ -258,6 +258,7 @@ function pathRewriter(route: Route, m: RouteMatch | undefined): ((path: string) 
   const rw = route.action.rewrite?.path;
   if (!rw) return undefined;
   if (rw.kind === "full") return () => rw.value;
+  if (rw.kind === "replacePrefix") return (p) => replacePrefixMatch(p, rw.prefix, rw.value);
   if (rw.kind === "regex") return re2Rewriter(rw.pattern, rw.substitution);
   const pm = m?.path;
   if (pm?.kind === "prefix" || pm?.kind === "pathPrefix") {
@@ -283,7 +284,7 @@ function redirectOf(route: Route): CompiledRoute["redirect"] {
       if (a.port !== undefined) host = a.port === (sch === "https" ? 443 : 80) ? bare : `${bare}:${a.port}`;
       else if (a.derivePort === "FROM_PROTOCOL_DEFAULT") host = bare;
       else if (a.scheme !== undefined && hasPort && a.scheme !== scheme) host = bare;
-      const p = a.path ?? path;
+      const p = a.path ?? (a.pathRewrite?.kind === "replacePrefix" ? replacePrefixMatch(path, a.pathRewrite.prefix, a.pathRewrite.value) : path);
       return `${sch}://${host}${p}${query === "" || a.path?.includes("?") ? "" : `?${query}`}`;
     },
   };
@@ -422,60 +423,13 @@ export function compileModel(model: RoutingModel, settings: MirrorProxySettings,
   return routing;
 }
 
-/**
- * HTTPRoutes (httpRoute.ts) served beside the VirtualServices: per hostname key one route
- * list in Gateway API's precedence order, so first-match selection gives Gateway API's choice.
- * A host a VirtualService already serves keeps the VirtualService.
- */
-function addGatewayRoutes(routing: Routing, routes: readonly GatewayHttpRoute[]): void {
-  const upstreams = routing.upstreams;
-  const group = (ref: { name: string; port?: number }): UpstreamGroup => {
-    const key = backendUpstreamKey(routing.settings.upstreams, ref);
-    const u = key === undefined ? undefined : upstreams.get(key);
-    if (!u) throw new Error(`no upstream for ${ref.name}`); // validation prevents this
-    return u;
-  };
-  for (const vh of orderGatewayRoutes(routes)) {
-    const compiled: CompiledVirtualService = {
-      name: vh.routes.join("+"),
-      routes: vh.matches.map(({ route, rule, ruleIndex, match }): CompiledRoute => {
-        const refs = (rule.backendRefs ?? []).map((b) => ({ upstream: group(b), weight: b.weight }));
-        const total = refs.reduce((s, r) => s + r.weight, 0);
-        let acc = 0;
-        const cumulative = refs.map((r) => (acc += r.weight / total));
-        const targets = refs.map((r): Target => ({ cluster: r.upstream, request: undefined, response: undefined }));
-        return plainForward({
-          id: gatewayRouteId(route, rule, ruleIndex),
-          matches: compileGatewayMatch(match),
-          pick: targets.length === 1 ? () => targets[0] : (rand) => targets[cumulative.findIndex((c) => rand < c)] ?? targets[targets.length - 1],
-          timeoutMs: ruleTimeoutMs(rule),
-          mirrors: (rule.filters ?? [])
-            .filter((f) => f.type === "RequestMirror")
-            .map((f) => ({ upstream: group(f.requestMirror!.backendRef), percent: mirrorPercent(f.requestMirror!) }))
-            .filter((m) => m.percent > 0),
-          readsHeaders: true,
-        });
-      }),
-    };
-    if (vh.host === "*") routing.anyHost ??= compiled;
-    else if (vh.host.startsWith("*.")) {
-      if (!routing.wildcardHosts.some((w) => w.suffix === vh.host.slice(1))) routing.wildcardHosts.push({ suffix: vh.host.slice(1), vs: compiled });
-    } else if (!routing.exactHosts.has(vh.host)) routing.exactHosts.set(vh.host, compiled);
-  }
-}
-
-/** A route that only forwards (no fault, CORS, rewrite, header operations or retries): what HTTPRoutes compile to until they feed the routing model. */
-function plainForward(r: Pick<CompiledRoute, "id" | "matches" | "pick" | "timeoutMs" | "mirrors" | "readsHeaders">): CompiledRoute {
-  return { ...r, kind: "forward", rewritePath: undefined, rewriteAuthority: undefined, retries: undefined, fault: undefined, cors: undefined, redirect: undefined, direct: undefined, response: undefined };
-}
-
 /** Compiles a validated config. */
 export function compileRouting(config: MirrorProxyConfig, events?: PolicyEvents): Routing {
   const notes = [...config.notes];
-  const routing = compileModel(fromIstio(config.virtualServices, config.destinationRules, notes), config.proxy, events);
-  addGatewayRoutes(routing, config.httpRoutes ?? []);
-  routing.wildcardHosts.sort((a, b) => b.suffix.length - a.suffix.length);
-  return routing;
+  const model = fromIstio(config.virtualServices, config.destinationRules, notes);
+  // HTTPRoutes after the VirtualServices: on a host both name, the VirtualService's routes are tried first.
+  model.virtualHosts.push(...fromGatewayApi(config.httpRoutes ?? [], config.proxy.upstreams));
+  return compileModel(model, config.proxy, events);
 }
 
 /** `Host` header -> lower-case host without port or trailing dot. */
