@@ -5,13 +5,13 @@
 // ConfigMap (Grafana's dashboard sidecar picks up the label grafana_dashboard).
 // The decision rule is `npm run verdict`'s: the difference rate's 95 % Wilson
 // interval against maxDiff (lower bound above: fail; upper bound at most, with
-// minCompared answers: pass; else inconclusive), shadow errors and the p90
-// latency delta against their maximum.
+// minCompared answers: pass; else inconclusive), shadow errors and the
+// latency delta at latencyQuantile (the median by default) against their maximum.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { DEFAULT_THRESHOLDS, type VerdictThresholds } from "./verdictThresholds";
+import { DEFAULT_THRESHOLDS, quantileName, type VerdictThresholds } from "./verdictThresholds";
 
 export { DEFAULT_THRESHOLDS, type VerdictThresholds };
 
@@ -42,11 +42,12 @@ export interface PromotionQueries {
   differingLower: string;
   differingUpper: string;
   shadowErrorRatio: string;
-  latencyDeltaP90: string;
+  /** The latency delta at the thresholds' quantile. */
+  latencyDelta: string;
 }
 
 /** The queries of one app over `window` (a PromQL duration, e.g. `10m`, or Flagger's `{{ interval }}`). */
-export function promotionQueries(app: string, window: string): PromotionQueries {
+export function promotionQueries(app: string, window: string, latencyQuantile = DEFAULT_THRESHOLDS.latencyQuantile): PromotionQueries {
   const compared = increase("mirror_proxy_compare_compared_total", app, window);
   const differing = increase("mirror_proxy_compare_differing_total", app, window);
   const mirrored = increase("mirror_proxy_compare_mirrored_total", app, window);
@@ -55,7 +56,7 @@ export function promotionQueries(app: string, window: string): PromotionQueries 
     differingLower: wilsonPromQL(differing, compared, -1),
     differingUpper: wilsonPromQL(differing, compared, 1),
     shadowErrorRatio: `${increase("mirror_proxy_compare_shadow_errors_total", app, window)} / clamp_min(${mirrored}, 1)`,
-    latencyDeltaP90: `histogram_quantile(0.9, sum by (le) (rate(mirror_proxy_compare_latency_delta_seconds_bucket{route=~"${app}/.*"}[${window}])))`,
+    latencyDelta: `histogram_quantile(${latencyQuantile}, sum by (le) (rate(mirror_proxy_compare_latency_delta_seconds_bucket{route=~"${app}/.*"}[${window}])))`,
   };
 }
 
@@ -77,7 +78,7 @@ const labels = (app: string) => ({ app, "app.kubernetes.io/managed-by": "traffic
  */
 export function renderAnalysisTemplate(input: TemplateInput): Record<string, any> {
   const { app, thresholds: t } = input;
-  const q = promotionQueries(app, input.window ?? "10m");
+  const q = promotionQueries(app, input.window ?? "10m", t.latencyQuantile);
   const metric = (name: string, query: string, successCondition: string, failureCondition: string) => ({
     name,
     interval: "1m",
@@ -99,7 +100,7 @@ export function renderAnalysisTemplate(input: TemplateInput): Record<string, any
         metric("difference-rate-upper-bound", q.differingUpper, `result[0] <= ${t.maxDiff}`, "false"),
         metric("shadow-error-ratio", q.shadowErrorRatio, `result[0] <= ${t.maxShadowErrors}`, `result[0] > ${t.maxShadowErrors}`),
         // NaN (no pairs yet) meets neither condition: inconclusive.
-        metric("latency-delta-p90", q.latencyDeltaP90, `result[0] <= ${t.maxLatencyDelta}`, `result[0] > ${t.maxLatencyDelta}`),
+        metric(`latency-delta-${quantileName(t.latencyQuantile)}`, q.latencyDelta, `result[0] <= ${t.maxLatencyDelta}`, `result[0] > ${t.maxLatencyDelta}`),
       ],
     },
   };
@@ -110,12 +111,12 @@ export function renderAnalysisTemplate(input: TemplateInput): Record<string, any
  * `thresholdRange` (README). Their range is Flagger's `{{ interval }}`.
  */
 export function renderFlaggerTemplates(input: TemplateInput): Array<Record<string, any>> {
-  const q = promotionQueries(input.app, "{{ interval }}");
+  const q = promotionQueries(input.app, "{{ interval }}", input.thresholds.latencyQuantile);
   const templates: Array<[string, string]> = [
     ["compared", q.compared],
     ["difference-rate-upper-bound", q.differingUpper],
     ["shadow-error-ratio", q.shadowErrorRatio],
-    ["latency-delta-p90", q.latencyDeltaP90],
+    [`latency-delta-${quantileName(input.thresholds.latencyQuantile)}`, q.latencyDelta],
   ];
   return templates.map(([name, query]) => ({
     apiVersion: "flagger.app/v1beta1",
@@ -131,7 +132,7 @@ export function flaggerThresholds(t: VerdictThresholds): Record<string, { min?: 
     compared: { min: t.minCompared },
     "difference-rate-upper-bound": { max: t.maxDiff },
     "shadow-error-ratio": { max: t.maxShadowErrors },
-    "latency-delta-p90": { max: t.maxLatencyDelta },
+    [`latency-delta-${quantileName(t.latencyQuantile)}`]: { max: t.maxLatencyDelta },
   };
 }
 

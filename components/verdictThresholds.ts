@@ -8,8 +8,18 @@ export interface VerdictThresholds {
   minCompared: number;
   /** Highest acceptable shadow error ratio, a fraction. */
   maxShadowErrors: number;
-  /** Highest acceptable p90 latency delta (v2 − v1), seconds. */
+  /** Highest acceptable latency delta (v2 − v1, per request) at `latencyQuantile`, seconds. */
   maxLatencyDelta: number;
+  /**
+   * Which quantile of the per-request latency delta is held to maxLatencyDelta (0.5: the
+   * median, robust to a loaded host delaying either version now and then; 0.9 / 0.99 for tails).
+   */
+  latencyQuantile: number;
 }
 
-export const DEFAULT_THRESHOLDS: VerdictThresholds = { maxDiff: 0.01, minCompared: 200, maxShadowErrors: 0.005, maxLatencyDelta: 0.02 };
+/** `p50` for 0.5, `p99.9` for 0.999. */
+export function quantileName(q: number): string {
+  return `p${Number((q * 100).toFixed(3))}`;
+}
+
+export const DEFAULT_THRESHOLDS: VerdictThresholds = { maxDiff: 0.01, minCompared: 200, maxShadowErrors: 0.005, maxLatencyDelta: 0.02, latencyQuantile: 0.5 };

@@ -12,8 +12,8 @@ import { requestFor, sendRequests } from "./traffic.ts";
 import { formatVerdict, runVerdict } from "./verdict.ts";
 import { fetchStats } from "./verdictSources.ts";
 
-// Low, so the latency delta measures v2 and not a loaded laptop (v2 runs one process, v1 two).
-const CONCURRENCY = 2;
+// One at a time, so the latency delta measures v2 and not a queue in front of it (v2 runs one process, v1 two).
+const CONCURRENCY = 1;
 
 /**
  * Requests per app after which a v2 that answers exactly like v1 can be promoted: the

@@ -9,6 +9,7 @@ import type { StackConfig } from "../../components/config.ts";
 import { mergeStats, type CompareStats, type StatsPath } from "../../workloads/mirror-proxy/src/compare/stats.ts";
 import { parseWith, UsageError } from "./cli.ts";
 import { formatDifference } from "./compareReport.ts";
+import { quantileName } from "../../components/verdictThresholds.ts";
 import { decide, DEFAULT_THRESHOLDS, EXIT_CODES, ms, pct, virtualServiceOf, type AppVerdict, type Thresholds, type Verdict } from "./verdictDecision.ts";
 import { gather, type Gathered } from "./verdictSources.ts";
 
@@ -44,6 +45,14 @@ export function durationArg(flag: string) {
   };
 }
 
+/** `p90`, `p99.9` or `0.9` → 0.9. */
+export function quantileArg(value: string): number {
+  const m = /^\s*(?:p(\d+(?:\.\d+)?)|(0?\.\d+))\s*$/i.exec(value);
+  const q = m ? (m[1] !== undefined ? Number(m[1]) / 100 : Number(m[2])) : NaN;
+  if (!(q > 0 && q < 1)) throw new InvalidArgumentError(`--latency-quantile must be p50, p90, p99 (any pN with 0 < N < 100) or a fraction such as 0.9, got "${value}"`);
+  return q;
+}
+
 function countArg(flag: string) {
   return (value: string): number => {
     if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`${flag} must be a whole number ≥ 0, got "${value}"`);
@@ -75,12 +84,13 @@ export function parseVerdictArgs(args: readonly string[], write: (text: string) 
     .option("--max-diff <percent>", `highest difference rate to promote (default ${pct(DEFAULT_THRESHOLDS.maxDiff)})`, percentArg("--max-diff"))
     .option("--min-compared <n>", `compared answers an app needs to be promoted (default ${DEFAULT_THRESHOLDS.minCompared})`, countArg("--min-compared"))
     .option("--max-shadow-errors <percent>", `highest shadow error ratio (default ${pct(DEFAULT_THRESHOLDS.maxShadowErrors)})`, percentArg("--max-shadow-errors"))
-    .option("--max-latency-delta <duration>", `highest p90 of v2's latency minus v1's (default ${DEFAULT_THRESHOLDS.maxLatencyDelta * 1000}ms)`, durationArg("--max-latency-delta"))
+    .option("--max-latency-delta <duration>", `highest per-request latency of v2 minus v1's at --latency-quantile (default ${DEFAULT_THRESHOLDS.maxLatencyDelta * 1000}ms)`, durationArg("--max-latency-delta"))
+    .option("--latency-quantile <q>", `which quantile of the latency delta is held to --max-latency-delta: p50, p90, p99 or 0-1 (default ${quantileName(DEFAULT_THRESHOLDS.latencyQuantile)})`, quantileArg)
     .option("--token <token>", "bearer token for the proxies' comparison endpoints (default: $MIRROR_PROXY_ADMIN_TOKEN)")
     .option("--json", "print the verdict as JSON", false);
   const o = parseWith<Record<string, unknown> & { args: string[] }>(program, args, write);
   const thresholds: Partial<Thresholds> = {};
-  for (const key of ["maxDiff", "minCompared", "maxShadowErrors", "maxLatencyDelta"] as const) if (o[key] !== undefined) thresholds[key] = o[key] as number;
+  for (const key of ["maxDiff", "minCompared", "maxShadowErrors", "maxLatencyDelta", "latencyQuantile"] as const) if (o[key] !== undefined) thresholds[key] = o[key] as number;
   // commander: --kubernetes sets true, --no-kubernetes false, neither leaves it undefined.
   const kubernetes = o.kubernetes === true ? "on" : o.kubernetes === false ? "off" : "auto";
   return {
@@ -145,7 +155,7 @@ export function formatVerdict(verdict: Verdict, gathered: Gathered): string[] {
       gathered.replicas.map((r) => `${r.stats.replicas.join(", ")} (${r.source}, ${r.url})`).join("; "),
     ...gathered.notes.map((n) => `  ${n}`),
     ...gathered.failures.map((f) => `  could not read ${f}`),
-    `Thresholds: --max-diff ${pct(t.maxDiff)}, --min-compared ${t.minCompared}, --max-shadow-errors ${pct(t.maxShadowErrors)}, --max-latency-delta ${ms(t.maxLatencyDelta)}`,
+    `Thresholds: --max-diff ${pct(t.maxDiff)}, --min-compared ${t.minCompared}, --max-shadow-errors ${pct(t.maxShadowErrors)}, --max-latency-delta ${ms(t.maxLatencyDelta)} at ${quantileName(t.latencyQuantile)}`,
     "",
   ];
   for (const v of verdict.apps) {

@@ -7,12 +7,12 @@
 //   bound is above --max-diff (v2 differs, whatever more traffic says);
 //   promotable when at least --min-compared answers were compared and the
 //   upper bound is at most --max-diff; in between, not enough data yet;
-// - shadow error ratio (over the copies sampled for comparison) and the p90
-//   latency delta: hold when above their maximum once --min-compared samples
+// - shadow error ratio (over the copies sampled for comparison) and the
+//   latency delta at --latency-quantile (median by default): hold when above their maximum once --min-compared samples
 //   are in (before that they cannot promote nor hold);
 // - any hold reason: hold; else any missing evidence: not enough data; else promote.
-import { DEFAULT_THRESHOLDS, type VerdictThresholds } from "../../components/verdictThresholds.ts";
-import { figures, sumRoutes, type CompareStats, type RouteFigures, type RouteStats } from "../../workloads/mirror-proxy/src/compare/stats.ts";
+import { DEFAULT_THRESHOLDS, quantileName, type VerdictThresholds } from "../../components/verdictThresholds.ts";
+import { figures, histogramQuantile, sumRoutes, type CompareStats, type RouteFigures, type RouteStats } from "../../workloads/mirror-proxy/src/compare/stats.ts";
 
 export type Decision = "promote" | "hold" | "not_enough_data";
 
@@ -79,10 +79,10 @@ export function decideApp(app: string, routes: Array<[string, RouteStats]>, buck
     if (f.shadowErrorRate > t.maxShadowErrors) hold.push(`${errors} above --max-shadow-errors ${pct(t.maxShadowErrors)}`);
     else passed.push(`${errors} ≤ ${pct(t.maxShadowErrors)}`);
   }
-  const p90 = f.latencyDelta.p90;
-  if (p90 !== undefined && f.latencyDelta.count >= t.minCompared) {
-    const latency = `p90 latency delta ${ms(p90)}`;
-    if (p90 > t.maxLatencyDelta) hold.push(`${latency} above --max-latency-delta ${ms(t.maxLatencyDelta)}`);
+  const delta = histogramQuantile(t.latencyQuantile, buckets, stats.latencyDelta.counts);
+  if (delta !== undefined && f.latencyDelta.count >= t.minCompared) {
+    const latency = `${quantileName(t.latencyQuantile)} latency delta ${ms(delta)}`;
+    if (delta > t.maxLatencyDelta) hold.push(`${latency} above --max-latency-delta ${ms(t.maxLatencyDelta)}`);
     else passed.push(`${latency} ≤ ${ms(t.maxLatencyDelta)}`);
   }
   const decision: Decision = hold.length > 0 ? "hold" : missing.length > 0 ? "not_enough_data" : "promote";

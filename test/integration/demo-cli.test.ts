@@ -90,7 +90,7 @@ describe("npm run demo", () => {
     expect(existsSync(path.join(stackDir, "local-stack.json"))).toBe(false);
     expect(existsSync(path.join(stackDir, "local-stack/logs/movies-v2.log"))).toBe(true);
     expect(existsSync(path.join(stackDir, "local-stack/logs/movies-v1-2.log"))).toBe(true);
-  }, 60_000);
+  }, 120_000); // the verdict ending sends 840 requests one at a time
 
   test("--set compare=false: one v1 per app, no noise copies, and the report says comparison is off", async () => {
     const run = await runDemo(["--once", "--requests", "10", "--set", "compare=false"], stackDir);

@@ -52,10 +52,15 @@ describe("decideApp", () => {
     expect(v.reasons).toContain("shadow errors 100 % (300 of 300) above --max-shadow-errors 0.5 %");
   });
 
-  test("slower by 50 ms at p90: hold", () => {
+  test("slower by 50 ms (median): hold; 10 % of requests 50 ms slower: hold at p90 only", () => {
     const v = decide(route({ mirrored: 500, compared: 500, delta: 0.05 }));
     expect(v.decision).toBe("hold");
-    expect(v.reasons.join()).toMatch(/p90 latency delta \+\d+ ms above --max-latency-delta \+20 ms/);
+    expect(v.reasons.join()).toMatch(/p50 latency delta \+\d+ ms above --max-latency-delta \+20 ms/);
+    const tail = route({ mirrored: 500, compared: 500 });
+    tail.latencyDelta.counts[bucketOf(0.0005)] = 440;
+    tail.latencyDelta.counts[bucketOf(0.05)] = 60;
+    expect(decideApp("app", [["app/r", tail]], B, DEFAULT_THRESHOLDS).decision).toBe("promote");
+    expect(decideApp("app", [["app/r", tail]], B, { ...DEFAULT_THRESHOLDS, latencyQuantile: 0.9 }).decision).toBe("hold");
   });
 
   test("no route at all: not enough data", () => {
@@ -67,6 +72,9 @@ describe("flags", () => {
   test("thresholds: percentages with or without %, durations in ms or s", () => {
     const o = parseVerdictArgs(["--max-diff", "2%", "--max-shadow-errors", "0.5", "--max-latency-delta", "0.05s", "--min-compared", "10", "--admin", "http://127.0.0.1:9901/", "--no-local", "--no-kubernetes"]);
     expect(o.thresholds).toEqual({ maxDiff: 0.02, maxShadowErrors: 0.005, maxLatencyDelta: 0.05, minCompared: 10 });
+    expect(parseVerdictArgs(["--latency-quantile", "p99"]).thresholds).toEqual({ latencyQuantile: 0.99 });
+    expect(parseVerdictArgs(["--latency-quantile", "0.9"]).thresholds).toEqual({ latencyQuantile: 0.9 });
+    expect(() => parseVerdictArgs(["--latency-quantile", "p100"])).toThrow(/--latency-quantile must be p50, p90, p99/);
     expect(o).toMatchObject({ admin: ["http://127.0.0.1:9901"], local: false, kubernetes: "off" });
     expect(parseVerdictArgs([]).kubernetes).toBe("auto");
     expect(parseVerdictArgs(["--kubernetes"]).kubernetes).toBe("on");

@@ -17,7 +17,7 @@ const input = { app: "movies", namespace: "mirror-demo", prometheus: "http://pro
 test("the AnalysisTemplate is valid for Argo Rollouts' own schema, one metric per verdict criterion", () => {
   const template = renderAnalysisTemplate(input);
   expect(() => new AnalysisTemplate(template).validate()).not.toThrow();
-  expect(template.spec.metrics.map((m: { name: string }) => m.name)).toEqual(["compared", "difference-rate-lower-bound", "difference-rate-upper-bound", "shadow-error-ratio", "latency-delta-p90"]);
+  expect(template.spec.metrics.map((m: { name: string }) => m.name)).toEqual(["compared", "difference-rate-lower-bound", "difference-rate-upper-bound", "shadow-error-ratio", "latency-delta-p50"]);
   expect(template.spec.metrics[0]).toMatchObject({ successCondition: "result[0] >= 200", failureCondition: "false" });
   expect(template.spec.metrics[1]).toMatchObject({ successCondition: "result[0] <= 0.01", failureCondition: "result[0] > 0.01" });
   // The schema catches a broken one (so the check above can fail).
@@ -27,7 +27,7 @@ test("the AnalysisTemplate is valid for Argo Rollouts' own schema, one metric pe
 
 test("Flagger MetricTemplates: prometheus provider, Flagger's {{ interval }} as the range", () => {
   const templates = renderFlaggerTemplates(input);
-  expect(templates.map((t) => t.metadata.name)).toEqual(["movies-mirror-compared", "movies-mirror-difference-rate-upper-bound", "movies-mirror-shadow-error-ratio", "movies-mirror-latency-delta-p90"]);
+  expect(templates.map((t) => t.metadata.name)).toEqual(["movies-mirror-compared", "movies-mirror-difference-rate-upper-bound", "movies-mirror-shadow-error-ratio", "movies-mirror-latency-delta-p50"]);
   for (const t of templates) {
     expect(t).toMatchObject({ apiVersion: "flagger.app/v1beta1", kind: "MetricTemplate", spec: { provider: { type: "prometheus", address: input.prometheus } } });
     expect(t.spec.query).toContain("[{{ interval }}]");
