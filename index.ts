@@ -14,6 +14,7 @@ import { checkConfiguredGatewayClass, chooseMesh } from "./components/meshDetect
 import { minikubeDockerEndpoint } from "./components/minikube";
 import { MirrorProxy } from "./components/mirrorProxy";
 import { DemoNamespace } from "./components/namespace";
+import { Promotion } from "./components/promotion";
 import { inClusterUpstreams, primaryReplicas, renderMirrorProxyYaml } from "./components/proxyConfig";
 import { buildStackRoutings } from "./components/routing";
 import { WorkloadImage } from "./components/workloadImage";
@@ -114,8 +115,19 @@ async function deploy() {
     });
     ingressUrl = pulumi.interpolate`http://${nodeIp}:${proxy.nodePort}`;
   }
+  deployPromotion(mesh, namespace.name, compared);
 
   return { mesh, ingressUrl };
+}
+
+/** Issue 11: `promotion: argo | flagger` renders that tool's templates over the proxy's compare metrics (proxy mode only). */
+function deployPromotion(mesh: string, namespace: pulumi.Input<string>, compared: string[]): void {
+  if (!config.promotion) return;
+  if (mesh !== "proxy" || compared.length === 0) {
+    pulumi.log.warn(`promotion is ${config.promotion}, but its metrics come from the mirror proxy's comparison (mesh proxy, compare on): nothing rendered with mesh ${mesh}${compared.length ? "" : " and no compared app"}`);
+    return;
+  }
+  new Promotion("promotion", { tool: config.promotion, namespace, apps: compared, prometheus: config.prometheusUrl, thresholds: config.verdict });
 }
 
 /** Per app: where it is reached, with which Host, and the commands that exercise it. */

@@ -19,6 +19,7 @@ import {
   StringMatch,
   VersionSpec,
 } from "./apps";
+import { resolveVerdictConfig, VerdictConfig } from "./verdictThresholds";
 
 export const PROJECT = "traffic-mirroring";
 
@@ -47,11 +48,15 @@ export interface RawStackConfig {
   proxyImage?: unknown;
   gatewayClassName?: unknown;
   istioVersion?: unknown;
+  /** Issue 11: the verdict's thresholds (JSON text of an object), the promotion tool, its Prometheus. */
+  verdict?: unknown;
+  promotion?: unknown;
+  prometheusUrl?: unknown;
   /** JSON text of the `apps` object (set with `pulumi config set --path`), or the object itself. */
   apps?: unknown;
 }
 
-export interface StackConfig {
+export interface StackConfig extends VerdictConfig {
   mesh: Mesh;
   namespace: string;
   /** Cookie that opts a request into mirroring (hostname app). */
@@ -222,6 +227,10 @@ const rawSchema = z.object({
   gatewayClassName: z.string().regex(DNS_SUBDOMAIN, { error: "a GatewayClass name (a DNS subdomain, e.g. istio or eg)" }).optional(),
   istioVersion: z.string().regex(/^v?\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.-]+)?$/, { error: "an Istio version such as 1.28.1" }).optional(),
   apps: z.record(z.string(), z.unknown(), { error: "an object keyed by app name" }).optional(),
+  // Checked by resolveVerdictConfig (components/verdictThresholds.ts).
+  verdict: z.unknown().optional(),
+  promotion: z.unknown().optional(),
+  prometheusUrl: z.unknown().optional(),
 });
 
 /** What each object of an app accepts, for "unknown key" messages (`*` = the app's name). */
@@ -515,6 +524,8 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
     if (app) apps[name] = app;
   }
   checkHostClaims(Object.values(apps), problems);
+  const verdict = resolveVerdictConfig(raw, problemAt);
+  problems.push(...verdict.problems);
 
   if (problems.length > 0 || !parsed.success) throw new StackConfigError(problems);
   return {
@@ -525,6 +536,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
     ...(data.proxyImage ? { proxyImage: data.proxyImage } : {}),
     ...(data.gatewayClassName ? { gatewayClassName: data.gatewayClassName } : {}),
     ...(data.istioVersion ? { istioVersion: data.istioVersion } : {}),
+    ...verdict.config,
     apps,
   };
 }
@@ -584,6 +596,9 @@ export function readStackConfig(config = new pulumi.Config(PROJECT)): StackConfi
     proxyImage: get("proxyImage"),
     gatewayClassName: get("gatewayClassName"),
     istioVersion: get("istioVersion"),
+    verdict: get("verdict"),
+    promotion: get("promotion"),
+    prometheusUrl: get("prometheusUrl"),
     apps: get("apps"),
   };
   return asRunError(() => parseStackConfig(raw));

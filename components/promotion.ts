@@ -11,12 +11,9 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { DEFAULT_THRESHOLDS, quantileName, type VerdictThresholds } from "./verdictThresholds";
+import { DEFAULT_THRESHOLDS, PROMOTION_TOOLS, quantileName, type PromotionTool, type VerdictThresholds } from "./verdictThresholds";
 
-export { DEFAULT_THRESHOLDS, type VerdictThresholds };
-
-export const PROMOTION_TOOLS = ["argo", "flagger"] as const;
-export type PromotionTool = (typeof PROMOTION_TOOLS)[number];
+export { DEFAULT_THRESHOLDS, PROMOTION_TOOLS, type PromotionTool, type VerdictThresholds };
 
 /** Where the Grafana dashboard JSON lives in the repository. */
 export const GRAFANA_DASHBOARD_FILE = path.join(__dirname, "..", "dashboards", "mirror-proxy.json");

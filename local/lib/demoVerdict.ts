@@ -3,7 +3,7 @@
 // proxy), and the dashboard's URL.
 import { DEMO_APPS, type AppName } from "../../components/apps.ts";
 import { curlCommand } from "../../components/ingress.ts";
-import { DEFAULT_THRESHOLDS, type VerdictThresholds } from "../../components/verdictThresholds.ts";
+import type { VerdictThresholds } from "../../components/verdictThresholds.ts";
 import { wilson, type CompareStats } from "../../workloads/mirror-proxy/src/compare/stats.ts";
 import { sleep } from "./processes.ts";
 import { progressReporter, type ProgressStream } from "./progress.ts";
@@ -44,7 +44,7 @@ export async function verdictEnding(stack: LocalStack, projectDir: string, out: 
     say("No app is compared (compare: false), so there is nothing to decide.");
     return;
   }
-  const t = DEFAULT_THRESHOLDS;
+  const t = stack.config.verdict;
   const count = requestsForVerdict(t);
   say(
     `A verdict needs at least --min-compared ${t.minCompared} compared answers, and for "promote" a 95 % interval of the difference rate under --max-diff ${t.maxDiff * 100} % ` +

@@ -9,7 +9,7 @@ import type { StackConfig } from "../../components/config.ts";
 import { mergeStats, type CompareStats, type StatsPath } from "../../workloads/mirror-proxy/src/compare/stats.ts";
 import { parseWith, UsageError } from "./cli.ts";
 import { formatDifference } from "./compareReport.ts";
-import { quantileName } from "../../components/verdictThresholds.ts";
+import { ALLOWED, parseCount, parseDuration, parsePercent, parseQuantile, quantileName } from "../../components/verdictThresholds.ts";
 import { decide, DEFAULT_THRESHOLDS, EXIT_CODES, ms, pct, virtualServiceOf, type AppVerdict, type Thresholds, type Verdict } from "./verdictDecision.ts";
 import { gather, type Gathered } from "./verdictSources.ts";
 
@@ -26,37 +26,12 @@ export interface VerdictOptions {
   thresholds: Partial<Thresholds>;
 }
 
-/** `1%`, `0.5 %` or `1` (percent) → a fraction. */
-export function percentArg(flag: string) {
+/** A flag's value through one of verdictThresholds.ts' parsers (the stack config's syntax too). */
+function via(flag: string, parse: (v: string) => number | undefined, allowed: string) {
   return (value: string): number => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(value);
-    const v = m ? Number(m[1]) : NaN;
-    if (!m || v > 100) throw new InvalidArgumentError(`${flag} must be a percentage from 0 to 100 (e.g. 1% or 0.5%), got "${value}"`);
-    return v / 100;
-  };
-}
-
-/** `20ms`, `0.02s`, `20` (ms) → seconds. */
-export function durationArg(flag: string) {
-  return (value: string): number => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*$/.exec(value);
-    if (!m) throw new InvalidArgumentError(`${flag} must be a duration such as 20ms or 0.5s, got "${value}"`);
-    return m[2] === "s" ? Number(m[1]) : Number(m[1]) / 1000;
-  };
-}
-
-/** `p90`, `p99.9` or `0.9` → 0.9. */
-export function quantileArg(value: string): number {
-  const m = /^\s*(?:p(\d+(?:\.\d+)?)|(0?\.\d+))\s*$/i.exec(value);
-  const q = m ? (m[1] !== undefined ? Number(m[1]) / 100 : Number(m[2])) : NaN;
-  if (!(q > 0 && q < 1)) throw new InvalidArgumentError(`--latency-quantile must be p50, p90, p99 (any pN with 0 < N < 100) or a fraction such as 0.9, got "${value}"`);
-  return q;
-}
-
-function countArg(flag: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`${flag} must be a whole number ≥ 0, got "${value}"`);
-    return Number(value);
+    const parsed = parse(value);
+    if (parsed === undefined) throw new InvalidArgumentError(`${flag} must be ${allowed}, got "${value}"`);
+    return parsed;
   };
 }
 
@@ -79,13 +54,13 @@ export function parseVerdictArgs(args: readonly string[], write: (text: string) 
     .addOption(new Option("--kubernetes", "read every mirror-proxy pod of the cluster; an error when that fails").conflicts("noKubernetes"))
     .addOption(new Option("--no-kubernetes", "never ask a cluster (default: when a kubeconfig exists, a failure is a note)"))
     .option("-n, --namespace <name>", "namespace of the proxy pods (default: the stack's)")
-    .option("--stack <name>", "stack whose config (apps, thresholds, namespace) to read", "dev")
+    .option("--stack <name>", "stack whose config (apps, verdict thresholds, namespace) to read", "dev")
     .option("--app <name>", "decide only this app (repeatable)", (v: string, p: string[]) => [...p, v], [])
-    .option("--max-diff <percent>", `highest difference rate to promote (default ${pct(DEFAULT_THRESHOLDS.maxDiff)})`, percentArg("--max-diff"))
-    .option("--min-compared <n>", `compared answers an app needs to be promoted (default ${DEFAULT_THRESHOLDS.minCompared})`, countArg("--min-compared"))
-    .option("--max-shadow-errors <percent>", `highest shadow error ratio (default ${pct(DEFAULT_THRESHOLDS.maxShadowErrors)})`, percentArg("--max-shadow-errors"))
-    .option("--max-latency-delta <duration>", `highest per-request latency of v2 minus v1's at --latency-quantile (default ${DEFAULT_THRESHOLDS.maxLatencyDelta * 1000}ms)`, durationArg("--max-latency-delta"))
-    .option("--latency-quantile <q>", `which quantile of the latency delta is held to --max-latency-delta: p50, p90, p99 or 0-1 (default ${quantileName(DEFAULT_THRESHOLDS.latencyQuantile)})`, quantileArg)
+    .option("--max-diff <percent>", `highest difference rate to promote (default ${pct(DEFAULT_THRESHOLDS.maxDiff)})`, via("--max-diff", parsePercent, ALLOWED.percent))
+    .option("--min-compared <n>", `compared answers an app needs to be promoted (default ${DEFAULT_THRESHOLDS.minCompared})`, via("--min-compared", parseCount, ALLOWED.count))
+    .option("--max-shadow-errors <percent>", `highest shadow error ratio (default ${pct(DEFAULT_THRESHOLDS.maxShadowErrors)})`, via("--max-shadow-errors", parsePercent, ALLOWED.percent))
+    .option("--max-latency-delta <duration>", `highest per-request latency of v2 minus v1's at --latency-quantile (default ${DEFAULT_THRESHOLDS.maxLatencyDelta * 1000}ms)`, via("--max-latency-delta", parseDuration, ALLOWED.duration))
+    .option("--latency-quantile <q>", `which quantile of the latency delta is held to --max-latency-delta: p50, p90, p99 or 0-1 (default ${quantileName(DEFAULT_THRESHOLDS.latencyQuantile)})`, via("--latency-quantile", parseQuantile, ALLOWED.quantile))
     .option("--token <token>", "bearer token for the proxies' comparison endpoints (default: $MIRROR_PROXY_ADMIN_TOKEN)")
     .option("--json", "print the verdict as JSON", false);
   const o = parseWith<Record<string, unknown> & { args: string[] }>(program, args, write);
@@ -207,7 +182,8 @@ export async function runVerdict(options: VerdictOptions, projectDir: string, co
     if (unknown.length) throw new UsageError(`npm run verdict --: --app ${unknown.join(", ")}: not a compared app (compared: ${apps.join(", ") || "none"})`);
     apps = options.app;
   }
-  const thresholds = { ...DEFAULT_THRESHOLDS, ...options.thresholds };
+  // Flags over the stack config's `verdict` (itself over the defaults).
+  const thresholds = { ...config.verdict, ...options.thresholds };
   let verdict = decide(merged, apps, appOf, thresholds);
   // Without every replica the counts are partial: never promote or hold on them.
   const failed = gathered.failures.length;

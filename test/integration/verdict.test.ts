@@ -156,5 +156,5 @@ test("a replica that cannot be read makes the verdict 'not enough data', naming 
 
   const bad = await verdict(["--max-diff", "abc"]);
   expect(bad.code).toBe(2);
-  expect(bad.stderr).toContain('--max-diff must be a percentage from 0 to 100 (e.g. 1% or 0.5%), got "abc"');
+  expect(bad.stderr).toContain('--max-diff must be a percentage from 0 to 100, e.g. 1% or 0.5%, got "abc"');
 });

@@ -81,7 +81,7 @@ describe("flags", () => {
   });
 
   test("bad values name the flag and the value", () => {
-    expect(() => parseVerdictArgs(["--max-diff", "150%"])).toThrow(/--max-diff must be a percentage from 0 to 100 .*got "150%"/);
+    expect(() => parseVerdictArgs(["--max-diff", "150%"])).toThrow(/--max-diff must be a percentage from 0 to 100, e.g. 1% or 0.5%, got "150%"/);
     expect(() => parseVerdictArgs(["--max-latency-delta", "fast"])).toThrow(/--max-latency-delta must be a duration such as 20ms or 0.5s, got "fast"/);
     expect(() => parseVerdictArgs(["--admin", "ftp://x"])).toThrow(/expected an http\(s\) URL, got "ftp:\/\/x"/);
   });

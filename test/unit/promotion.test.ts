@@ -8,6 +8,8 @@ import http from "node:http";
 import { AnalysisTemplate as AnalysisTemplateModel } from "@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplate";
 import { DEFAULT_THRESHOLDS, GRAFANA_DASHBOARD_FILE, promotionQueries, renderAnalysisTemplate, renderFlaggerTemplates, wilsonPromQL } from "../../components/promotion";
 import { wilson } from "../../workloads/mirror-proxy/src/compare/stats";
+import { parseStackConfig } from "../../components/config";
+import { named, runProgram, T, useMockedMachine } from "../support/pulumiProgram";
 import { configText, DR, request, startProxy, startUpstream } from "../proxy/helpers";
 
 // (typed loosely, as in test/support/schemas.ts: node10 resolution cannot see the models' ESM-only base types)
@@ -92,4 +94,57 @@ test("every metric a template or the Grafana dashboard queries is one a real pro
     await proxy.close();
     await Promise.all([v1.close(), v2.close()]);
   }
+});
+
+describe("stack config: verdict thresholds, promotion, prometheusUrl", () => {
+  test("verdict.* in the verdict's own syntax, over the defaults; promotion and prometheusUrl", () => {
+    const config = parseStackConfig({ verdict: JSON.stringify({ maxDiff: "2%", minCompared: 50, maxLatencyDelta: "0.1s", latencyQuantile: "p90" }), promotion: "argo", prometheusUrl: "http://prom:9090/" });
+    expect(config.verdict).toEqual({ maxDiff: 0.02, minCompared: 50, maxShadowErrors: 0.005, maxLatencyDelta: 0.1, latencyQuantile: 0.9 });
+    expect(config.promotion).toBe("argo");
+    expect(config.prometheusUrl).toBe("http://prom:9090");
+    expect(parseStackConfig({})).toMatchObject({ verdict: DEFAULT_THRESHOLDS, prometheusUrl: "http://prometheus.monitoring:9090" });
+    expect(parseStackConfig({}).promotion).toBeUndefined();
+  });
+
+  test("bad values name the key, the value and what is allowed", () => {
+    expect(() => parseStackConfig({ verdict: JSON.stringify({ maxDiff: "lots", speed: 1 }), promotion: "spinnaker", prometheusUrl: "prom" })).toThrow(
+      [
+        "invalid stack config:",
+        '  - traffic-mirroring:verdict.maxDiff = "lots": expected a percentage from 0 to 100, e.g. 1% or 0.5%',
+        "  - traffic-mirroring:verdict.speed: unknown key (allowed: maxDiff, minCompared, maxShadowErrors, maxLatencyDelta, latencyQuantile)",
+        '  - traffic-mirroring:promotion = "spinnaker": expected one of argo, flagger (or empty for none)',
+        '  - traffic-mirroring:prometheusUrl = "prom": expected an http(s) URL, e.g. http://prometheus.monitoring:9090',
+      ].join("\n"),
+    );
+  });
+});
+
+describe("the stack renders the templates on request (promotion: argo | flagger)", () => {
+  beforeAll(useMockedMachine);
+  const ARGO = "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate";
+  const FLAGGER = "kubernetes:flagger.app/v1beta1:MetricTemplate";
+
+  test("argo: an AnalysisTemplate per compared app (valid for Argo's schema) with the stack's thresholds, and the Grafana dashboard ConfigMap", async () => {
+    const run = await runProgram({ nodeIp: "192.168.49.2", mesh: "proxy", compare: "true", promotion: "argo", verdict: JSON.stringify({ maxDiff: "2%" }) });
+    const templates = run.resources.filter((r) => r.type === ARGO);
+    expect(templates.map((t) => t.inputs.metadata.name).sort()).toEqual(["hostname-mirror-verdict", "movies-mirror-verdict"]);
+    for (const t of templates) {
+      expect(() => new AnalysisTemplate({ apiVersion: t.inputs.apiVersion, kind: t.inputs.kind, metadata: t.inputs.metadata, spec: t.inputs.spec }).validate()).not.toThrow();
+      expect(t.inputs.metadata.namespace).toBe("mirror-demo");
+      expect(t.inputs.spec.metrics[1].failureCondition).toBe("result[0] > 0.02");
+    }
+    const dashboard = named(run, T.configMap, "mirror-proxy-dashboard").inputs;
+    expect(dashboard.metadata.labels.grafana_dashboard).toBe("1");
+    expect(dashboard.data["mirror-proxy.json"]).toBe(readFileSync(GRAFANA_DASHBOARD_FILE, "utf8"));
+    expect(run.resources.filter((r) => r.type === FLAGGER)).toEqual([]);
+  });
+
+  test("flagger: MetricTemplates; none at all without promotion, or with mesh istio (no compare metrics there)", async () => {
+    const flagger = await runProgram({ nodeIp: "192.168.49.2", mesh: "proxy", compare: "true", promotion: "flagger" });
+    expect(flagger.resources.filter((r) => r.type === FLAGGER)).toHaveLength(8);
+    const none = await runProgram({ nodeIp: "192.168.49.2", mesh: "proxy", compare: "true" });
+    expect(none.resources.filter((r) => r.type === ARGO || r.type === FLAGGER)).toEqual([]);
+    const istio = await runProgram({ nodeIp: "192.168.49.2", mesh: "istio", compare: "true", promotion: "argo" });
+    expect(istio.resources.filter((r) => r.type === ARGO)).toEqual([]);
+  });
 });
