@@ -123,7 +123,7 @@ test("three replicas: the merged counts are exactly the sum of each replica's ow
   expect(out.apps.find((a) => a.app === "movies")!.decision).toBe("hold");
   expect(out.decision).toBe("hold");
   expect(run.code).toBe(1);
-});
+}, 90_000); // runs the CLI as a process several times (a few seconds each on a loaded machine)
 
 test("exit 0 when v2 answers like v1 within the thresholds, 2 when too few answers were compared", async () => {
   const promote = await verdict(["--app", "twin", "--min-compared", "50", "--max-diff", "5%"]);
@@ -144,7 +144,7 @@ test("exit 0 when v2 answers like v1 within the thresholds, 2 when too few answe
   expect(held.code).toBe(1);
   expect(held.stdout).toMatch(/^movies: HOLD: difference rate 100 % \(100 of 100, 95 % CI 96\.\d+ %–100 %\) is above --max-diff 1 %/m);
   expect(held.stdout).toMatch(/\$\[\*\]\.rating +100 {2}e\.g\. GET \/: \$\[\d\]\.rating: \(absent in v1\) → \d/);
-});
+}, 90_000); // runs the CLI as a process several times (a few seconds each on a loaded machine)
 
 test("a replica that cannot be read makes the verdict 'not enough data', naming it; bad flags name the flag", async () => {
   const gone = await closedPort();
@@ -157,4 +157,4 @@ test("a replica that cannot be read makes the verdict 'not enough data', naming 
   const bad = await verdict(["--max-diff", "abc"]);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain('--max-diff must be a percentage from 0 to 100, e.g. 1% or 0.5%, got "abc"');
-});
+}, 90_000); // runs the CLI as a process several times (a few seconds each on a loaded machine)
