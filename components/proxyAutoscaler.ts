@@ -127,6 +127,36 @@ export function resolveProxyScaling(
   return { scaling, problems };
 }
 
+/**
+ * The `proxyScaling` stack config value as Pulumi hands it over (JSON text at the top level,
+ * an object with `--path`, or absent), validated: the scaling to use, or problems naming
+ * `key.field`, the value and what is allowed.
+ */
+export function parseProxyScalingConfig(raw: unknown, key: string, compare = false): { scaling: ProxyScaling; problems: string[] } {
+  let value = raw;
+  if (typeof raw === "string") {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      return { scaling: PROXY_SCALING_DEFAULTS, problems: [`${key} = ${JSON.stringify(raw)}: expected a JSON object with ${Object.keys(proxyScalingSchema.shape).join(", ")}`] };
+    }
+  }
+  const parsed = proxyScalingSchema.safeParse(value ?? {});
+  if (!parsed.success) {
+    return {
+      scaling: PROXY_SCALING_DEFAULTS,
+      problems: parsed.error.issues.map((i) =>
+        i.code === "unrecognized_keys"
+          ? `${key}: unknown key ${i.keys.join(", ")} (allowed: ${Object.keys(proxyScalingSchema.shape).join(", ")})`
+          : i.path.length === 0
+            ? `${key} = ${JSON.stringify(value)}: expected an object with ${Object.keys(proxyScalingSchema.shape).join(", ")}`
+            : `${key}.${i.path.join(".")} = ${JSON.stringify((value as Record<string, unknown>)[String(i.path[0])])}: expected ${i.message}`,
+      ),
+    };
+  }
+  return resolveProxyScaling(parsed.data, key, compare);
+}
+
 export interface ProxyAutoscalerArgs {
   /** Namespace of the proxy Deployment. */
   namespace: pulumi.Input<string>;

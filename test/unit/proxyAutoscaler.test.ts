@@ -1,7 +1,7 @@
 // The proxy scales out with Kubernetes: a CPU-based HorizontalPodAutoscaler for the
 // mirror-proxy Deployment, requests/limits sized from the bench's CPU per request and
 // peak RSS, and a PodDisruptionBudget consistent with the HPA's minimum.
-import { cpuRequestMilli, PROXY_BENCH, PROXY_SCALING_DEFAULTS, proxyResources, proxyScalingSchema, resolveProxyScaling } from "../../components/proxyAutoscaler";
+import { cpuRequestMilli, parseProxyScalingConfig, PROXY_BENCH, PROXY_SCALING_DEFAULTS, proxyResources, proxyScalingSchema, resolveProxyScaling } from "../../components/proxyAutoscaler";
 import { validateObject } from "../support/schemas";
 import { named, ProgramRun, runProgram, T, useMockedMachine } from "../support/pulumiProgram";
 
@@ -79,5 +79,29 @@ describe("proxy scaling settings", () => {
     expect(tooFast).toMatch(/^p\.targetRequestsPerSecond = 5000: needs a \d+m CPU request at 70 % .* more than 1 worker\(s\) can use \(1000m\); expected at most \d+, or more workers$/);
     expect(resolveProxyScaling({ targetRequestsPerSecond: 5000, workers: 3 }, "p").problems).toEqual([]);
     expect(resolveProxyScaling(undefined, "p")).toEqual({ scaling: PROXY_SCALING_DEFAULTS, problems: [] });
+  });
+});
+
+describe("the proxyScaling stack config value", () => {
+  const KEY = "traffic-mirroring:proxyScaling";
+  test("JSON text (top-level pulumi config) or an object (--path); absent = defaults", () => {
+    expect(parseProxyScalingConfig('{"maxReplicas": 10, "targetCpuUtilization": "60"}', KEY)).toEqual({
+      scaling: { ...PROXY_SCALING_DEFAULTS, maxReplicas: 10, targetCpuUtilization: 60 },
+      problems: [],
+    });
+    expect(parseProxyScalingConfig({ minReplicas: 3 }, KEY).scaling.minReplicas).toBe(3);
+    expect(parseProxyScalingConfig(undefined, KEY)).toEqual({ scaling: PROXY_SCALING_DEFAULTS, problems: [] });
+  });
+
+  test("every problem names the key, the value and what is allowed", () => {
+    expect(parseProxyScalingConfig("{oops", KEY).problems).toEqual([
+      `${KEY} = "{oops": expected a JSON object with minReplicas, maxReplicas, targetCpuUtilization, targetRequestsPerSecond, workers`,
+    ]);
+    expect(parseProxyScalingConfig({ minReplicas: 1, maxReplica: 4 }, KEY).problems.sort()).toEqual([
+      `${KEY}.minReplicas = 1: expected an integer from 2 to 100`,
+      `${KEY}: unknown key maxReplica (allowed: minReplicas, maxReplicas, targetCpuUtilization, targetRequestsPerSecond, workers)`,
+    ]);
+    expect(parseProxyScalingConfig(7, KEY).problems).toEqual([`${KEY} = 7: expected an object with minReplicas, maxReplicas, targetCpuUtilization, targetRequestsPerSecond, workers`]);
+    expect(parseProxyScalingConfig({ minReplicas: 5, maxReplicas: 3 }, KEY).problems).toEqual([`${KEY}.maxReplicas = 3: expected at least minReplicas (5)`]);
   });
 });
