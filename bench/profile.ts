@@ -51,14 +51,15 @@ export function partOf(frame: CpuProfileNode["callFrame"]): Part | "idle" | unde
   if (fn === "(root)") return undefined;
   if (url === "") return WRITE_SYSCALLS.test(fn) ? "socket writes" : undefined; // other native frames (parser.execute...): their caller's
   if (/\/compare\//.test(url)) return "compare";
-  if (/prom-client|\/(metrics|prom)\.(ts|js)$/.test(url)) return "metrics";
+  if (/prom-client|\/(metrics|prom|plainMetrics)\.(ts|js)$/.test(url)) return "metrics";
   if (/\/undici\//.test(url)) return "primary client";
   const inProxy = /mirror-proxy\/src\//.test(url);
   if (inProxy) {
     const file = base(url);
     if (file === "shadow") return "shadow client";
-    if (/^(routing|regex|re2)|normali[sz]|^path/i.test(file)) return "routing";
-    if (/balanc|pool|outlier|retr|primary|upstream|resolv/i.test(file)) return "primary client";
+    if (file === "intake") return "http server"; // request intake limits (issue 13)
+    if (/^(routing|regex|re2|actions)|normali[sz]|^path/i.test(file)) return "routing";
+    if (/balanc|pool|policy|outlier|retr|primary|upstream|resolv|members/i.test(file)) return "primary client";
     if (file === "proxy") {
       if (HEADER_FUNCTIONS.has(fn)) return "headers";
       if (SHADOW_FUNCTIONS.has(fn)) return "shadow client";

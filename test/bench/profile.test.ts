@@ -40,6 +40,10 @@ describe("bench: CPU profile shares by part", () => {
     expect(partOf({ functionName: "handle", url: `${SRC}/proxy.ts` })).toBe("proxy glue");
     expect(partOf({ functionName: "inc", url: "file:///app/node_modules/prom-client/lib/counter.js" })).toBe("metrics");
     expect(partOf({ functionName: "diff", url: `${SRC}/compare/diff.ts` })).toBe("compare");
+    expect(partOf({ functionName: "observe", url: `${SRC}/plainMetrics.ts` })).toBe("metrics");
+    expect(partOf({ functionName: "admit", url: `${SRC}/intake.ts` })).toBe("http server");
+    expect(partOf({ functionName: "choose", url: `${SRC}/policy.ts` })).toBe("primary client");
+    expect(partOf({ functionName: "normalizePath", url: `${SRC}/pathNormalization.ts` })).toBe("routing");
     expect(partOf({ functionName: "(garbage collector)", url: "" })).toBe("gc");
     expect(partOf({ functionName: "writev", url: "" })).toBe("socket writes");
     // Shared plumbing and other native frames: the caller decides.
