@@ -112,6 +112,8 @@ async function deploy() {
       namespace: namespace.name,
       image: config.proxyImage ?? buildImage("mirror-proxy"),
       routingYaml: renderMirrorProxyYaml({ config, upstreams: inClusterUpstreams(config.namespace) }),
+      scaling: config.proxyScaling,
+      compare: compared.length > 0,
     });
     ingressUrl = pulumi.interpolate`http://${nodeIp}:${proxy.nodePort}`;
   }

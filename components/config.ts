@@ -5,6 +5,7 @@
 // config resolve to the one model of components/apps.ts.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { parseProxyScalingConfig, type ProxyScaling } from "./proxyAutoscaler";
 import {
   App,
   APP_GLOBAL_DEFAULTS,
@@ -54,6 +55,8 @@ export interface RawStackConfig {
   prometheusUrl?: unknown;
   /** JSON text of the `apps` object (set with `pulumi config set --path`), or the object itself. */
   apps?: unknown;
+  /** Proxy autoscaling (components/proxyAutoscaler.ts): JSON text or the object (`--path proxyScaling.maxReplicas`). */
+  proxyScaling?: unknown;
 }
 
 export interface StackConfig extends VerdictConfig {
@@ -71,6 +74,8 @@ export interface StackConfig extends VerdictConfig {
   istioVersion?: string;
   /** Every app, built-ins first, then those declared in config, in their order. */
   apps: Record<string, App>;
+  /** Proxy mode: the proxy's HPA bounds and target, and workers per pod (sizes its requests/limits). */
+  proxyScaling: ProxyScaling;
 }
 
 // ---------------------------------------------------------------- value schemas
@@ -526,6 +531,8 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
   checkHostClaims(Object.values(apps), problems);
   const verdict = resolveVerdictConfig(raw, problemAt);
   problems.push(...verdict.problems);
+  const scaling = parseProxyScalingConfig(raw.proxyScaling, keyName(["proxyScaling"]), Object.values(apps).some((app) => app.compare));
+  problems.push(...scaling.problems);
 
   if (problems.length > 0 || !parsed.success) throw new StackConfigError(problems);
   return {
@@ -538,6 +545,7 @@ export function parseStackConfig(raw: RawStackConfig): StackConfig {
     ...(data.istioVersion ? { istioVersion: data.istioVersion } : {}),
     ...verdict.config,
     apps,
+    proxyScaling: scaling.scaling,
   };
 }
 
@@ -600,6 +608,7 @@ export function readStackConfig(config = new pulumi.Config(PROJECT)): StackConfi
     promotion: get("promotion"),
     prometheusUrl: get("prometheusUrl"),
     apps: get("apps"),
+    proxyScaling: get("proxyScaling"),
   };
   return asRunError(() => parseStackConfig(raw));
 }

@@ -105,3 +105,26 @@ describe("the proxyScaling stack config value", () => {
     expect(parseProxyScalingConfig({ minReplicas: 5, maxReplicas: 3 }, KEY).problems).toEqual([`${KEY}.maxReplicas = 3: expected at least minReplicas (5)`]);
   });
 });
+
+describe("proxyScaling from the stack config (the program under mocks)", () => {
+  test("bounds, target and workers reach the HPA, the container's resources and its --workers", async () => {
+    const scaling = { minReplicas: 3, maxReplicas: 8, targetCpuUtilization: 60, targetRequestsPerSecond: 2000, workers: 2 };
+    const run = await runProgram({ nodeIp: "192.168.49.2", mesh: "proxy", proxyScaling: JSON.stringify(scaling) });
+    const hpa = named(run, T.hpa, "mirror-proxy").inputs;
+    expect(hpa.spec).toMatchObject({ minReplicas: 3, maxReplicas: 8, metrics: [{ resource: { target: { averageUtilization: 60 } } }] });
+    expect(validateObject(hpa)).toBe(true);
+    const deployment = named(run, T.deployment, "mirror-proxy").inputs;
+    expect(deployment.spec.replicas).toBe(3);
+    const [container] = deployment.spec.template.spec.containers;
+    expect(container.args.slice(-2)).toEqual(["--workers", "2"]);
+    // 194 ms/1k x 2,000 req/s = 388m used, / 60 % = 647 -> 650m; 2 x 102 + 71 = 275 -> 288Mi.
+    expect(container.resources).toEqual({ requests: { cpu: "650m", memory: "288Mi" }, limits: { cpu: "2000m", memory: "352Mi" } });
+    expect(validateObject(deployment)).toBe(true);
+  });
+
+  test("a bad proxyScaling fails the program, naming the key", async () => {
+    await expect(runProgram({ nodeIp: "192.168.49.2", mesh: "proxy", proxyScaling: '{"minReplicas": 1}' })).rejects.toThrow(
+      "traffic-mirroring:proxyScaling.minReplicas = 1: expected an integer from 2 to 100",
+    );
+  });
+});
