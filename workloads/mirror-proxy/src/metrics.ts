@@ -5,6 +5,7 @@
  */
 import { LATENCY_DELTA_BUCKETS } from "./compare/compareStats.ts";
 import { SKIP_REASONS, type SkipReason } from "./compare/report.ts";
+import { PlainCounter, PlainHistogram } from "./plainMetrics.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "./prom.ts";
 
 export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout" | "upgrade";
@@ -103,15 +104,16 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const registry = new Registry();
   collectDefaultMetrics(registry);
 
-  const requests = new Counter({ name: "mirror_proxy_requests_total", help: "Requests answered on the traffic port, by route (`<VirtualService>/<route name or index>`, `none` when no route matched) and status class.", labelNames: ["route", "code_class"], registers: [registry] });
-  const upstreamDuration = new Histogram({ name: "mirror_proxy_upstream_duration_seconds", help: "Primary upstream latency until response headers.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
+  // Per-request series: plain counters (plainMetrics.ts), turned into Prometheus text at scrape time.
+  const requests = new PlainCounter({ name: "mirror_proxy_requests_total", help: "Requests answered on the traffic port, by route (`<VirtualService>/<route name or index>`, `none` when no route matched) and status class.", labelNames: ["route", "code_class"], registers: [registry] });
+  const upstreamDuration = new PlainHistogram({ name: "mirror_proxy_upstream_duration_seconds", help: "Primary upstream latency until response headers.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
   const upstreamErrors = new Counter({ name: "mirror_proxy_upstream_errors_total", help: "Primary upstream failures answered with 503/504 (or a reset when headers were already sent).", labelNames: ["upstream", "reason"], registers: [registry] });
   const clientAborts = new Counter({ name: "mirror_proxy_client_aborts_total", help: "Client connections closed before the response finished.", registers: [registry] });
-  const sent = new Counter({ name: "mirror_proxy_mirror_copies_sent_total", help: "Mirror copies sent to a shadow upstream.", labelNames: ["upstream"], registers: [registry] });
+  const sent = new PlainCounter({ name: "mirror_proxy_mirror_copies_sent_total", help: "Mirror copies sent to a shadow upstream.", labelNames: ["upstream"], registers: [registry] });
   const dropped = new Counter({ name: "mirror_proxy_mirror_copies_dropped_total", help: "Mirror copies not sent or abandoned, by reason (in_flight_limit, body_too_large, shadow_down, timeout, upgrade).", labelNames: ["upstream", "reason"], registers: [registry] });
   const failed = new Counter({ name: "mirror_proxy_mirror_copies_failed_total", help: "Mirror copies that failed with a connection error.", labelNames: ["upstream", "reason"], registers: [registry] });
-  const shadowResponses = new Counter({ name: "mirror_proxy_shadow_responses_total", help: "Shadow responses (drained and discarded), by status class.", labelNames: ["upstream", "code_class"], registers: [registry] });
-  const shadowDuration = new Histogram({ name: "mirror_proxy_shadow_duration_seconds", help: "Shadow latency until the response was fully drained.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const shadowResponses = new PlainCounter({ name: "mirror_proxy_shadow_responses_total", help: "Shadow responses (drained and discarded), by status class.", labelNames: ["upstream", "code_class"], registers: [registry] });
+  const shadowDuration = new PlainHistogram({ name: "mirror_proxy_shadow_duration_seconds", help: "Shadow latency until the response was fully drained.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
   const reloads = new Counter({ name: "mirror_proxy_config_reloads_total", help: "Config reloads, by result (success, failure).", labelNames: ["result"], registers: [registry] });
   const cmpMirrored = new Counter({ name: "mirror_proxy_compare_mirrored_total", help: "Mirror copies sampled for comparison on a compared route; each ends compared or skipped (coverage = compared / mirrored).", labelNames: ["route"], registers: [registry] });
   const cmpCompared = new Counter({ name: "mirror_proxy_compare_compared_total", help: "Shadow answers compared with the primary's.", labelNames: ["route"], registers: [registry] });
