@@ -239,6 +239,19 @@ export function shadowAuthority(authority: string, suffix: string): string {
   return authority + suffix;
 }
 
+/**
+ * The primary's answer to the client with backpressure, as pres.pipe(res) would do, without
+ * pipe()'s per-response set-up and tear-down (about ten listeners added and removed on both
+ * streams). A client gone away is handled by the caller (res "close" destroys the primary).
+ */
+function relay(pres: http.IncomingMessage, res: http.ServerResponse): void {
+  pres.on("data", (chunk: Buffer) => {
+    if (!res.write(chunk)) pres.pause();
+  });
+  res.on("drain", () => pres.resume());
+  pres.on("end", () => res.end());
+}
+
 function plain(res: http.ServerResponse, status: number, body: string): void {
   if (res.headersSent) {
     res.destroy();
@@ -704,9 +717,9 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
           if (responseOps !== undefined) raw = applyOps(raw, responseOps);
           if (extra !== undefined) raw.push(...extra);
           res.writeHead(status, pres.statusMessage, raw);
-          pres.pipe(res);
+          relay(pres, res);
           if (cmp !== undefined) {
-            // Registered after pipe(): each chunk is written to the client first, then captured.
+            // Registered after relay(): each chunk is written to the client first, then captured.
             const c = cmp;
             c.primaryHead(status, pres.headers);
             if (!c.primary.tooLarge) pres.on("data", (chunk: Buffer) => c.primaryChunk(chunk));
