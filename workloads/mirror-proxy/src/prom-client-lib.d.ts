@@ -1,4 +1,4 @@
-// Types for the prom-client modules prom.ts imports one by one (the package only types its index).
+// Types for the modules the proxy imports one by one (prom-client, undici: their packages only type their index).
 declare module "prom-client/lib/registry.js" {
   import { Registry } from "prom-client";
   export default Registry;
@@ -23,4 +23,8 @@ declare module "prom-client/lib/metrics/*" {
 declare module "prom-client/lib/cluster.js" {
   import { AggregatorRegistry } from "prom-client";
   export default AggregatorRegistry;
+}
+declare module "undici/lib/dispatcher/pool.js" {
+  import { Pool } from "undici";
+  export default Pool;
 }

@@ -23,6 +23,7 @@ import { copyShapeFor, shapeCopyHeaders, type CopyShape } from "./copyHeaders.ts
 import type { CompareReport } from "./compare/report.ts";
 import { compareLabel, compareLabelsOf, CompareRuntime, settingsKey, type CompareHooks, type Comparison, type Leg } from "./compare/runtime.ts";
 import { MemberResolver, type Resolver } from "./members.ts";
+import { LeanRequest, leanPool, type LeanResponse } from "./primaryLean.ts";
 import { createMetrics, type ProxyMetrics } from "./metrics.ts";
 import { CONNECT_ERRORS, ShadowPool, type Copy, type Outcome } from "./shadow.ts";
 import { applyOps, cookieValue, corsActual, corsPreflight, ENVOY_TEXT } from "./actions.ts";
@@ -239,12 +240,23 @@ export function shadowAuthority(authority: string, suffix: string): string {
   return authority + suffix;
 }
 
+/** A primary request: http.request's, or the lean one (primaryLean.ts); and its answer. */
+type PrimaryRequest = http.ClientRequest | LeanRequest;
+type PrimaryResponse = http.IncomingMessage | LeanResponse;
+
+/** Whether the lean client can carry this request: no body, and no Expect (undici refuses it). */
+function leanEligible(hasBody: boolean, headers: RawHeaders): boolean {
+  if (hasBody) return false;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 6 && headers[i].toLowerCase() === "expect") return false;
+  return true;
+}
+
 /**
  * The primary's answer to the client with backpressure, as pres.pipe(res) would do, without
  * pipe()'s per-response set-up and tear-down (about ten listeners added and removed on both
  * streams). A client gone away is handled by the caller (res "close" destroys the primary).
  */
-function relay(pres: http.IncomingMessage, res: http.ServerResponse): void {
+function relay(pres: PrimaryResponse, res: http.ServerResponse): void {
   pres.on("data", (chunk: Buffer) => {
     if (!res.write(chunk)) pres.pause();
   });
@@ -391,6 +403,14 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     };
     return agent;
   }
+  // Body-less primaries of clusters without TLS or connection-pool settings: an undici Pool per
+  // origin (primaryLean.ts), with the same connect timeout (503) as primaryAgent's.
+  const leanPools = new Map<string, ReturnType<typeof leanPool>>();
+  const leanPoolOf = new WeakMap<Upstream, ReturnType<typeof leanPool>>();
+  const leanPoolFor = (u: Upstream) =>
+    perOrigin(leanPools, leanPoolOf, u, () =>
+      leanPool(u.hostname, u.port, { timeoutMs: () => limits.primaryConnectTimeoutMs, code: CONNECT_TIMEOUT, onTimeout: () => limitHit("primary_connect_timeout") }),
+    );
   const tunnels = new Set<Duplex>();
 
   // Each copy settles exactly once, here.
@@ -458,7 +478,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     const fwd = forwardRequest(req.rawHeaders, req.socket.remoteAddress ?? "");
     let url = req.url ?? "/";
     let authority = fwd.host ?? "";
-    let preq: http.ClientRequest | undefined;
+    let preq: PrimaryRequest | undefined;
     let timer: NodeJS.Timeout | undefined;
     let bodyTimedOut = false;
     let cmp: Comparison | undefined;
@@ -668,7 +688,10 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         const tracked = group.tracked;
         const started = performance.now();
         if (cmp !== undefined) cmp.started = started;
-        const p = (up.tls ? https : http).request({ agent: agentFor(up, group), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false, ...(up.tls ? tlsOptions(group, upstreamAuthority) : {}) });
+        const lean = !up.tls && group.policy?.connectionPool === undefined && leanEligible(hasBody, primaryHeaders);
+        const p: PrimaryRequest = lean
+          ? new LeanRequest(leanPoolFor(up), { method, path: up.basePath + url, headers: primaryHeaders })
+          : (up.tls ? https : http).request({ agent: agentFor(up, group), host: up.hostname, port: up.port, method, path: up.basePath + url, headers: primaryHeaders, setHost: false, ...(up.tls ? tlsOptions(group, upstreamAuthority) : {}) });
         preq = p;
         if (tracked || pooled) {
           // Per-member load and the pool's slot, given back once when this attempt ends.
@@ -688,7 +711,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         }
         const connectMs = group.policy?.connectionPool?.connectTimeoutMs;
         if (connectMs !== undefined && connectMs > 0) {
-          p.once("socket", (s) => {
+          (p as http.ClientRequest).once("socket", (s) => {
             if (!s.connecting) return;
             const t = setTimeout(() => s.destroy(Object.assign(new Error("connect timeout"), { code: "ETIMEDOUT" })), connectMs);
             s.once("connect", () => clearTimeout(t));
@@ -696,9 +719,9 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
           });
         }
         const perConn = group.policy?.connectionPool?.maxRequestsPerConnection;
-        if (perConn !== undefined) p.once("socket", (s) => countRequest(s, perConn));
+        if (perConn !== undefined) (p as http.ClientRequest).once("socket", (s) => countRequest(s, perConn)); // never lean (a connection pool)
 
-        p.on("response", (pres) => {
+        p.on("response", (pres: PrimaryResponse) => {
           clearTimeout(tryTimer);
           const status = pres.statusCode ?? 503;
           metrics.upstreamLatency(up.key, (performance.now() - started) / 1000);
@@ -768,7 +791,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
           p.end(retryBody?.body());
           return;
         }
-        req.pipe(p);
+        req.pipe(p as http.ClientRequest); // a request with a body never takes the lean client
         // A body that stops arriving: 408 (a reset once the answer started), and the connection closes.
         const bodyTimer = setTimeout(() => {
           bodyTimedOut = true;
@@ -1000,6 +1023,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => admin.close(r))]);
     for (const t of tunnels) t.destroy();
     for (const a of agents.values()) a.destroy();
+    for (const lp of leanPools.values()) void lp.destroy();
     for (const p of pools.values()) p.destroy();
   };
 
