@@ -195,6 +195,12 @@ async function metricSum(p: Proxy, name: string): Promise<number> {
   return sum;
 }
 
+/** User + system CPU time of a process so far (ms), from /proc/<pid>/stat. */
+function cpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Samples the proxy's RSS every 50 ms while `work` runs; also measures admin /healthz latency (a bystander). */
@@ -409,16 +415,18 @@ const cases: Record<string, () => Promise<void>> = {
     const run = async (shadowUrl: string) => {
       const p = await startProxy(config({ "app/v1": v1.url, "app/v2": shadowUrl }, MIRRORED));
       await lagMaxMs(p);
+      const cpu0 = cpuMs(p.pid);
       const o = await observe(p, () => load(p));
+      const cpu = cpuMs(p.pid) - cpu0;
       const lag = await lagMaxMs(p);
       await stopProxy(p);
-      return { ...o.result, lag, peak: o.peak };
+      return { ...o.result, lag, peak: o.peak, cpuMsPer1k: (cpu / o.result.n) * 1000 };
     };
     const base = await run(healthy.url);
     const bad = await run(`http://127.0.0.1:${big.port}`);
     record(
       "shadow answering 1 GiB bodies",
-      { base_p50_ms: base.p50, base_p99_ms: base.p99, big_p50_ms: bad.p50, big_p99_ms: bad.p99, ratio_p99: bad.p99 / base.p99, big_lag_max_ms: bad.lag, big_peak_rss_mib: bad.peak, requests: bad.n },
+      { base_p50_ms: base.p50, base_p99_ms: base.p99, base_cpu_ms_per_1k: base.cpuMsPer1k, big_cpu_ms_per_1k: bad.cpuMsPer1k, big_p50_ms: bad.p50, big_p99_ms: bad.p99, ratio_p99: bad.p99 / base.p99, big_lag_max_ms: bad.lag, big_peak_rss_mib: bad.peak, requests: bad.n },
       bad.p99 <= 1.5 * Math.max(base.p99, 5) && bad.lag < LAG_LIMIT_MS && bad.peak < RSS_LIMIT_MIB,
     );
     big.child.kill("SIGKILL");

@@ -25,6 +25,7 @@ describe("validateCompareSettings", () => {
     expect(v.settings).toEqual({
       routes: ["movies-mirror-all"], headers: ["content-type"], ignoreHeaders: ["date"], ignorePaths: ["$.generatedAt", "$[*].id"],
       maxBodyBytes: 262144, maxInFlight: 64, noise: { samplePercent: 10, minSamples: 5 }, lastMismatches: 50,
+      redact: { headers: ["authorization", "cookie", "set-cookie"], paths: [] },
     });
   });
 
@@ -32,6 +33,7 @@ describe("validateCompareSettings", () => {
     expect(validateCompareSettings(undefined)).toEqual({ settings: undefined, problems: [] });
     expect(validateCompareSettings({}).settings).toEqual({
       routes: ["*"], headers: ["content-type"], ignoreHeaders: [], ignorePaths: [], maxBodyBytes: 262144, maxInFlight: 64, lastMismatches: 50,
+      redact: { headers: ["authorization", "cookie", "set-cookie"], paths: [] },
     });
     expect(validateCompareSettings({ noise: {} }).settings?.noise).toEqual({ samplePercent: 10, minSamples: 5 });
   });

@@ -56,12 +56,12 @@ export const DEFAULT_LIMITS: Limits = {
   headersTimeoutMs: 10000,
   bodyIdleTimeoutMs: 30000,
   keepAliveTimeoutMs: 65000,
-  maxConnections: 4096,
+  maxConnections: 2048,
   maxPipelinedRequests: 32,
   primaryConnectTimeoutMs: 10000,
   maxRequestHeaderBytes: 61440,
   maxShadowAnswerBytes: 65536,
-  maxMirrorBufferBytes: 32 * 1024 * 1024,
+  maxMirrorBufferBytes: 16 * 1024 * 1024,
 };
 
 /** `spec.limits` with the defaults filled in. */

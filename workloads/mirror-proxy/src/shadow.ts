@@ -269,7 +269,11 @@ class Conn<C> {
     if (this.queue[0].noBody || status === 204 || status === 304) this.complete();
     else if (chunked) this.phase = Phase.ChunkSize;
     else if (length === 0) this.complete();
-    else if (length > 0) {
+    else if (length > this.pool.maxDiscardBytes && cap === undefined) {
+      // Declared longer than anyone will read: answered; close rather than read any of it.
+      this.cut();
+      return true;
+    } else if (length > 0) {
       this.phase = Phase.Length;
       this.remaining = length;
     } else {

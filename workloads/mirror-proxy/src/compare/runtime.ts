@@ -16,6 +16,7 @@ import { AnswerCapture } from "../shadow.ts";
 import { BodyCapture, declaredTooLarge, InFlightGate } from "./capture.ts";
 import { latencyDeltaSeconds } from "./compareStats.ts";
 import { compareAnswers, compileCompareOptions, type Answer, type CompiledCompareOptions } from "./diff.ts";
+import { compileRedactor, type Redactor } from "./redact.ts";
 import { NoiseLearner, noiseLearningOptions, shouldSampleNoise } from "./noise.ts";
 import type { CompareRouteMetrics } from "../metrics.ts";
 import { CompareReport, type RequestSummary, type RouteTally, type SkipReason } from "./report.ts";
@@ -64,6 +65,8 @@ export class CompareRuntime {
   readonly settings: CompareSettings;
   readonly key: string;
   readonly options: CompiledCompareOptions;
+  /** Masks secrets in the differences before the report stores them (redact.ts). */
+  readonly redact: Redactor;
   readonly learning: CompiledCompareOptions;
   readonly noise: NoiseLearner | undefined;
   readonly report: CompareReport;
@@ -77,6 +80,7 @@ export class CompareRuntime {
     this.settings = settings;
     this.key = settingsKey(settings);
     this.options = compileCompareOptions(compareOptionsFrom(settings));
+    this.redact = compileRedactor(settings.redact);
     this.learning = noiseLearningOptions(this.options);
     this.noise = settings.noise ? new NoiseLearner({ minSamples: settings.noise.minSamples }) : undefined;
     this.report = new CompareReport({ lastMismatches: settings.lastMismatches, noise: this.noise });
@@ -184,7 +188,7 @@ export class CompareRuntime {
       else if (encoded || isEncoded(leg.capture.headers["content-encoding"])) skipOn(b, "content_encoding");
       else if (warmingUp) skipOn(b, "noise_warmup");
       else {
-        const r = compareAnswers(primary, shadow, this.options, noise?.noiseFor(c.routeId));
+        const r = this.redact(compareAnswers(primary, shadow, this.options, noise?.noiseFor(c.routeId)));
         this.report.recordOn(b.tally, leg.label, c.request, r);
         b.metrics.compared.inc();
         if (r.result === "mismatch") b.metrics.differing.inc();

@@ -12,6 +12,7 @@ import { routeId, zodProblems, type ConfigProblem, type VirtualService } from ".
 import type { CompareOptions } from "./diff.ts";
 import { nonNegativeInt, positiveInt, str } from "../syntax.ts";
 import { checkJsonPath } from "./jsonPath.ts";
+import { DEFAULT_REDACT, RedactSchema } from "./redact.ts";
 
 export const ALL_ROUTES = "*";
 // RFC 9110 token characters, lower-case only (Node hands header names over lower-cased).
@@ -38,6 +39,8 @@ export const CompareSettingsSchema = z.strictObject({
   maxInFlight: nonNegativeInt().default(64),
   noise: NoiseSchema.optional(),
   lastMismatches: nonNegativeInt().default(50),
+  /** Values masked before the report stores them (redact.ts, issue 13). */
+  redact: RedactSchema.default(DEFAULT_REDACT),
 });
 
 export type CompareSettings = z.infer<typeof CompareSettingsSchema>;
