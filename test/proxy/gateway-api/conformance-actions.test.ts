@@ -5,24 +5,8 @@
  * own; matching, weights and mirroring are in conformance.test.ts.
  */
 import { binomialAcceptance } from "../../../local/lib/stats.ts";
-import type { MirrorProxy } from "../../../workloads/mirror-proxy/src/proxy.ts";
-import { many, request, startProxy, startUpstream, waitFor, type Upstream } from "../helpers.ts";
-
-let v1: Upstream;
-let v2: Upstream;
-let v3: Upstream;
-let proxy: MirrorProxy;
-
-const route = (name: string, host: string, rules: string) => `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: gateway-conformance-infra }
-spec:
-  parentRefs: [{ name: same-namespace }]
-  hostnames: [${host}]
-  rules:
-${rules}`;
-
-const backend = (n: number, extra = "") => `{ name: infra-backend-v${n}, port: 8080${extra} }`;
+import { many, waitFor } from "../helpers.ts";
+import { backend, route, useConformanceProxy } from "./conformanceHarness.ts";
 
 const MANIFESTS = [
   route(
@@ -114,49 +98,7 @@ const MANIFESTS = [
   ),
 ];
 
-beforeAll(async () => {
-  v1 = await startUpstream("infra-backend-v1");
-  v2 = await startUpstream("infra-backend-v2");
-  v3 = await startUpstream("infra-backend-v3");
-  const proxyDoc = `apiVersion: traffic-mirroring/v1
-kind: MirrorProxy
-spec:
-  maxShadowInFlight: 1000
-  upstreams:
-    "infra-backend-v1:8080": ${v1.url}
-    "infra-backend-v2:8080": ${v2.url}
-    "infra-backend-v3:8080": ${v3.url}
-`;
-  proxy = await startProxy([...MANIFESTS, proxyDoc].join("\n---\n"));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await Promise.all([v1, v2, v3].map((u) => u?.close()));
-});
-
-const get = (host: string, path: string, headers: Record<string, string> = {}, method = "GET") =>
-  request(proxy.port, { method, path, headers: { host, ...headers } });
-/** Which backend answered (the echo servers answer `<name> <method> <url>`). */
-const servedBy = async (host: string, path: string, headers: Record<string, string> = {}, method = "GET") => {
-  const r = await get(host, path, headers, method);
-  return r.status === 200 ? String(r.headers["x-upstream"]) : r.status;
-};
-const reset = () => [v1, v2, v3].forEach((u) => (u.seen.length = 0));
-
-/** Resolves once `count()` has not changed for `quietMs` (copies still in flight have landed). */
-async function settled(count: () => number, quietMs = 200): Promise<void> {
-  let last = -1;
-  let since = Date.now();
-  await waitFor(() => {
-    const now = count();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    }
-    return Date.now() - since >= quietMs;
-  }, 10_000, "copies to settle");
-}
+const { backends: b, get, servedBy, reset, settled } = useConformanceProxy(MANIFESTS);
 
 describe("HTTPRouteAllBackendsWeightZero (httproute-all-backends-weight-zero.yaml)", () => {
   test("every weight 0: 500", async () => {
@@ -169,10 +111,10 @@ describe("HTTPRouteRequestMirror (httproute-request-mirror.yaml), its header-mod
     reset();
     const r = await get("mirror.example", "/mirror-and-modify-headers", { "X-Header-Remove": "remove-val", "X-Header-Add-Append": "append-val-1", "X-Header-Set": "set-val" });
     expect(r.status).toBe(200);
-    expect(v1.seen[0].headers).toMatchObject({ "x-header-add": "header-val-1", "x-header-add-append": "append-val-1, header-val-2", "x-header-set": "set-overwrites-values" });
-    expect(v1.seen[0].headers["x-header-remove"]).toBeUndefined();
-    await waitFor(() => v2.seen.length === 1, 5000, "the copy");
-    expect(v2.seen[0].url).toBe("/mirror-and-modify-headers");
+    expect(b.v1.seen[0].headers).toMatchObject({ "x-header-add": "header-val-1", "x-header-add-append": "append-val-1, header-val-2", "x-header-set": "set-overwrites-values" });
+    expect(b.v1.seen[0].headers["x-header-remove"]).toBeUndefined();
+    await waitFor(() => b.v2.seen.length === 1, 5000, "the copy");
+    expect(b.v2.seen[0].url).toBe("/mirror-and-modify-headers");
   });
 });
 
@@ -182,13 +124,13 @@ describe("HTTPRouteRequestPercentageMirror (httproute-request-percentage-mirror.
     const N = 500;
     const replies = await many(N, 10, () => get("percent.example", "/percent-multi-mirror-and-modify-headers", { "X-Header-Remove": "x" }));
     expect(replies.every((r) => r.status === 200 && r.headers["x-upstream"] === "infra-backend-v1")).toBe(true);
-    await settled(() => v2.seen.length + v3.seen.length);
-    for (const [u, percent] of [[v2, 35], [v3, 50]] as const) {
+    await settled(() => b.v2.seen.length + b.v3.seen.length);
+    for (const [u, percent] of [[b.v2, 35], [b.v3, 50]] as const) {
       const { low, high } = binomialAcceptance(N, percent, 1e-6);
       expect(u.seen.length).toBeGreaterThanOrEqual(low);
       expect(u.seen.length).toBeLessThanOrEqual(high);
     }
-    expect(v1.seen.every((s) => s.headers["x-header-set"] === "set-overwrites-values" && s.headers["x-header-remove"] === undefined)).toBe(true);
+    expect(b.v1.seen.every((s) => s.headers["x-header-set"] === "set-overwrites-values" && s.headers["x-header-remove"] === undefined)).toBe(true);
   });
 });
 
@@ -209,7 +151,7 @@ describe("HTTPRouteRedirectPath / HostAndStatus / Scheme / Port (httproute-redir
   });
 
   test("no backend was asked", () => {
-    expect(v1.seen.filter((s) => s.headers.host === "redirect.example")).toEqual([]);
+    expect(b.v1.seen.filter((s) => s.headers.host === "redirect.example")).toEqual([]);
   });
 });
 
@@ -224,21 +166,21 @@ describe("HTTPRouteRewritePath / HTTPRouteRewriteHost (httproute-rewrite-*.yaml)
   ])("%s -> the backend sees %s", async (path, seen) => {
     reset();
     expect((await get("rewrite.example", path)).status).toBe(200);
-    expect(v1.seen.map((s) => s.url)).toEqual([seen]);
+    expect(b.v1.seen.map((s) => s.url)).toEqual([seen]);
   });
 
   test("rewrite and header modification together", async () => {
     reset();
     await get("rewrite.example", "/full/rewrite-path-and-modify-headers/test", { "X-Header-Remove": "remove-val", "X-Header-Set": "set-val" });
-    expect(v1.seen[0].url).toBe("/test");
-    expect(v1.seen[0].headers).toMatchObject({ "x-header-add": "header-val-1", "x-header-set": "set-overwrites-values" });
-    expect(v1.seen[0].headers["x-header-remove"]).toBeUndefined();
+    expect(b.v1.seen[0].url).toBe("/test");
+    expect(b.v1.seen[0].headers).toMatchObject({ "x-header-add": "header-val-1", "x-header-set": "set-overwrites-values" });
+    expect(b.v1.seen[0].headers["x-header-remove"]).toBeUndefined();
   });
 
   test("hostname rewrite: the backend sees the new Host", async () => {
     reset();
     await get("rewrite.example", "/host/x");
-    expect(v2.seen.map((s) => [s.url, s.headers.host])).toEqual([["/host/x", "one.example.org"]]);
+    expect(b.v2.seen.map((s) => [s.url, s.headers.host])).toEqual([["/host/x", "one.example.org"]]);
   });
 });
 

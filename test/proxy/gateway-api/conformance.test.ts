@@ -5,24 +5,8 @@
  * do not meet; the backends are echo servers `infra-backend-v1..v3` answering their name.
  */
 import { binomialAcceptance } from "../../../local/lib/stats.ts";
-import type { MirrorProxy } from "../../../workloads/mirror-proxy/src/proxy.ts";
-import { many, request, startProxy, startUpstream, waitFor, type Upstream } from "../helpers.ts";
-
-let v1: Upstream;
-let v2: Upstream;
-let v3: Upstream;
-let proxy: MirrorProxy;
-
-const route = (name: string, host: string, rules: string) => `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: ${name}, namespace: gateway-conformance-infra }
-spec:
-  parentRefs: [{ name: same-namespace }]
-  hostnames: [${host}]
-  rules:
-${rules}`;
-
-const backend = (n: number, extra = "") => `{ name: infra-backend-v${n}, port: 8080${extra} }`;
+import { many, waitFor, type Upstream } from "../helpers.ts";
+import { backend, route, useConformanceProxy } from "./conformanceHarness.ts";
 
 const MANIFESTS = [
   route(
@@ -128,49 +112,7 @@ const MANIFESTS = [
   ),
 ];
 
-beforeAll(async () => {
-  v1 = await startUpstream("infra-backend-v1");
-  v2 = await startUpstream("infra-backend-v2");
-  v3 = await startUpstream("infra-backend-v3");
-  const proxyDoc = `apiVersion: traffic-mirroring/v1
-kind: MirrorProxy
-spec:
-  maxShadowInFlight: 1000
-  upstreams:
-    "infra-backend-v1:8080": ${v1.url}
-    "infra-backend-v2:8080": ${v2.url}
-    "infra-backend-v3:8080": ${v3.url}
-`;
-  proxy = await startProxy([...MANIFESTS, proxyDoc].join("\n---\n"));
-});
-
-afterAll(async () => {
-  await proxy?.close();
-  await Promise.all([v1, v2, v3].map((u) => u?.close()));
-});
-
-const get = (host: string, path: string, headers: Record<string, string> = {}, method = "GET") =>
-  request(proxy.port, { method, path, headers: { host, ...headers } });
-/** Which backend answered (the echo servers answer `<name> <method> <url>`). */
-const servedBy = async (host: string, path: string, headers: Record<string, string> = {}, method = "GET") => {
-  const r = await get(host, path, headers, method);
-  return r.status === 200 ? String(r.headers["x-upstream"]) : r.status;
-};
-const reset = () => [v1, v2, v3].forEach((u) => (u.seen.length = 0));
-
-/** Resolves once `count()` has not changed for `quietMs` (copies still in flight have landed). */
-async function settled(count: () => number, quietMs = 200): Promise<void> {
-  let last = -1;
-  let since = Date.now();
-  await waitFor(() => {
-    const now = count();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    }
-    return Date.now() - since >= quietMs;
-  }, 10_000, "copies to settle");
-}
+const { backends: b, get, servedBy, reset, settled } = useConformanceProxy(MANIFESTS);
 
 describe("HTTPRouteMatching (httproute-matching.yaml)", () => {
   test.each([
@@ -180,7 +122,7 @@ describe("HTTPRouteMatching (httproute-matching.yaml)", () => {
     ["/v2", {}, "infra-backend-v2"],
     ["/v2/example", {}, "infra-backend-v2"],
     ["/", { version: "two" }, "infra-backend-v2"],
-    // PathPrefix is element-wise: /v2example is not under /v2.
+    // PathPrefix is element-wise: /v2example is not under /b.v2.
     ["/v2example", {}, "infra-backend-v1"],
   ])("%s %j -> %s", async (path, headers, want) => {
     expect(await servedBy("matching.example", path, headers)).toBe(want);
@@ -278,9 +220,9 @@ describe("HTTPRouteRequestMirror (httproute-request-mirror.yaml)", () => {
     reset();
     const r = await get("mirror.example", "/mirror");
     expect([r.status, r.headers["x-upstream"]]).toEqual([200, "infra-backend-v1"]);
-    await waitFor(() => v2.seen.length === 1, 5000, "the copy");
-    expect(v2.seen[0].url).toBe("/mirror");
-    expect(v1.seen.map((s) => s.url)).toEqual(["/mirror"]);
+    await waitFor(() => b.v2.seen.length === 1, 5000, "the copy");
+    expect(b.v2.seen[0].url).toBe("/mirror");
+    expect(b.v1.seen.map((s) => s.url)).toEqual(["/mirror"]);
   });
 
 });
@@ -290,8 +232,8 @@ describe("HTTPRouteRequestMultipleMirrors (httproute-request-multiple-mirrors.ya
     reset();
     const r = await get("multi.example", "/multi-mirror");
     expect(r.headers["x-upstream"]).toBe("infra-backend-v1");
-    await waitFor(() => v2.seen.length === 1 && v3.seen.length === 1, 5000, "both copies");
-    expect([v2.seen[0].url, v3.seen[0].url]).toEqual(["/multi-mirror", "/multi-mirror"]);
+    await waitFor(() => b.v2.seen.length === 1 && b.v3.seen.length === 1, 5000, "both copies");
+    expect([b.v2.seen[0].url, b.v3.seen[0].url]).toEqual(["/multi-mirror", "/multi-mirror"]);
   });
 });
 
@@ -302,8 +244,8 @@ describe("HTTPRouteRequestPercentageMirror (httproute-request-percentage-mirror.
     const replies = await many(N, 10, () => get("percent.example", path));
     expect(replies.every((r) => r.status === 200 && r.headers["x-upstream"] === "infra-backend-v1")).toBe(true);
     // Copies are fire-and-forget: count once no copy has arrived for 200 ms.
-    await settled(() => v2.seen.length + v3.seen.length);
-    return [v2, v3].map(expectCopies);
+    await settled(() => b.v2.seen.length + b.v3.seen.length);
+    return [b.v2, b.v3].map(expectCopies);
   }
   const within = (count: number, percent: number) => {
     const { low, high } = binomialAcceptance(N, percent, 1e-6);
