@@ -17,6 +17,7 @@ import { accountedFor, appRoutes, fetchCompare, learnedNoise, waitForCompared } 
 import { hostnameCookieRequests } from "../../local/lib/demo.ts";
 import { Agent } from "undici";
 import { expectedCopies, runCurl } from "../integration/helpers";
+import { waitFor } from "../proxy/helpers.ts";
 import { byType, named, runProgram, T, useMockedMachine, type ProgramRun } from "../support/pulumiProgram";
 import { PodCluster, type PlayedPod } from "./cluster";
 import { podman } from "./podman";
@@ -92,6 +93,7 @@ describe("proxy mode on podman: the rendered pods, played as they are", () => {
     const objects = run.resources.filter((r) => r.type.startsWith("kubernetes:") && r.type !== T.namespace).map(manifest);
     await cluster.apply(objects);
     await cluster.waitReady();
+    await proxiesKnowEveryMember();
     url = `http://127.0.0.1:${await cluster.kubeProxyNodePort("mirror-proxy")}`;
   }, 600_000);
 
@@ -99,6 +101,23 @@ describe("proxy mode on podman: the rendered pods, played as they are", () => {
     await cluster.teardown();
     rmSync(workDir, { recursive: true, force: true });
   }, 120_000);
+
+  /**
+   * A pod that became ready after a proxy's last resolution joins at its next one (every 5 s, as
+   * pods come and go in a cluster). The checks start from the steady state: every proxy's log
+   * names all the v1 pods of each app as members (else its first noise pairs would hit one pod).
+   */
+  async function proxiesKnowEveryMember(): Promise<void> {
+    for (const proxy of cluster.podsWith({ app: "mirror-proxy" })) {
+      for (const app of ["hostname", "movies"] as const) {
+        const ips = cluster.podsWith({ app, version: "v1" }).map((p) => p.ip);
+        await waitFor(async () => {
+          const lines = (await cluster.logs(proxy.name)).split("\n").filter((l) => /mirror-proxy: upstream \S+: /.test(l) && ips.some((ip) => l.includes(`${ip}:`)));
+          return lines.length > 0 && ips.every((ip) => lines[lines.length - 1].includes(`${ip}:`));
+        }, 15_000, `${proxy.name} to resolve every ${app} v1 pod (${ips.join(", ")})`);
+      }
+    }
+  }
 
   /** Request lines in `podman logs` of every pod app=<app>,version=<v>. */
   async function podRequests(app: AppName, version: Version, filter: RequestFilter) {
