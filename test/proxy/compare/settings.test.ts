@@ -3,6 +3,7 @@ import { parseDocument } from "yaml";
 import { formatProblem, type VirtualService } from "../../../workloads/mirror-proxy/src/config.ts";
 import { checkCompareRoutes, compareOptionsFrom, compileRouteSelector, validateCompareSettings } from "../../../workloads/mirror-proxy/src/compare/settings.ts";
 import { compareAnswers } from "../../../workloads/mirror-proxy/src/compare/diff.ts";
+import { DEFAULT_REDACT } from "../../../workloads/mirror-proxy/src/compare/redact.ts";
 import { jsonAnswer } from "./helpers.ts";
 
 const EXAMPLE = `
@@ -25,7 +26,7 @@ describe("validateCompareSettings", () => {
     expect(v.settings).toEqual({
       routes: ["movies-mirror-all"], headers: ["content-type"], ignoreHeaders: ["date"], ignorePaths: ["$.generatedAt", "$[*].id"],
       maxBodyBytes: 262144, maxInFlight: 64, noise: { samplePercent: 10, minSamples: 5 }, lastMismatches: 50,
-      redact: { headers: ["authorization", "cookie", "set-cookie"], paths: [] },
+      redact: DEFAULT_REDACT,
     });
   });
 
@@ -33,7 +34,7 @@ describe("validateCompareSettings", () => {
     expect(validateCompareSettings(undefined)).toEqual({ settings: undefined, problems: [] });
     expect(validateCompareSettings({}).settings).toEqual({
       routes: ["*"], headers: ["content-type"], ignoreHeaders: [], ignorePaths: [], maxBodyBytes: 262144, maxInFlight: 64, lastMismatches: 50,
-      redact: { headers: ["authorization", "cookie", "set-cookie"], paths: [] },
+      redact: DEFAULT_REDACT,
     });
     expect(validateCompareSettings({ noise: {} }).settings?.noise).toEqual({ samplePercent: 10, minSamples: 5 });
   });

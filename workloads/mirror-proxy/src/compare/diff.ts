@@ -58,6 +58,11 @@ export interface CompareOptions {
   ignoreHeaders?: readonly string[];
   /** JSON path patterns never compared (see jsonPath.ts). */
   ignorePaths?: readonly string[];
+  /**
+   * JSON path patterns whose values are masked (`compare.redact.paths`, redact.ts): here only
+   * inside a container cut to a preview string, where redact.ts can no longer see the fields.
+   */
+  redactPaths?: readonly string[];
   /** Learned noise for this route (see `NoisePaths`). */
   noise?: NoisePaths;
   maxDifferences?: number;
@@ -72,6 +77,8 @@ export const DEFAULT_MAX_DIFFERENCES = 20;
 export const DEFAULT_MAX_VALUE_CHARS = 200;
 export const DEFAULT_MAX_DEPTH = 64;
 export const DEFAULT_MAX_PATTERNS = 50;
+/** What a masked value is replaced by (redact.ts). */
+export const REDACTED = "[redacted]";
 
 /**
  * Headers never compared under `"*"`: they describe the transport or the moment, not the
@@ -87,6 +94,8 @@ export interface CompiledCompareOptions {
   headers: readonly string[] | "*";
   ignoreHeaders: ReadonlySet<string>;
   isIgnoredPath: (path: string) => boolean;
+  /** Undefined without `redactPaths`. */
+  isRedactedPath: ((path: string) => boolean) | undefined;
   maxDifferences: number;
   maxValueChars: number;
   maxDepth: number;
@@ -100,6 +109,7 @@ export function compileCompareOptions(o: CompareOptions): CompiledCompareOptions
     headers: o.headers.includes("*") ? "*" : o.headers.filter((h) => !ignoreHeaders.has(h)),
     ignoreHeaders,
     isIgnoredPath: compilePathMatcher(o.ignorePaths ?? []),
+    isRedactedPath: o.redactPaths && o.redactPaths.length > 0 ? compilePathMatcher(o.redactPaths) : undefined,
     maxDifferences: o.maxDifferences ?? DEFAULT_MAX_DIFFERENCES,
     maxValueChars: o.maxValueChars ?? DEFAULT_MAX_VALUE_CHARS,
     maxDepth: o.maxDepth ?? DEFAULT_MAX_DEPTH,
@@ -161,13 +171,14 @@ class Collector {
     }
     const d: Difference = { path, kind };
     const max = this.#o.maxValueChars;
+    const redacted = path.startsWith(ROOT) ? this.#o.isRedactedPath : undefined;
     if (primary !== undefined) {
-      const p = preview(primary, max);
+      const p = preview(primary, max, redacted && { path, redacted });
       d.primary = p.value;
       if (p.truncated) d.truncated = true;
     }
     if (shadow !== undefined) {
-      const s = preview(shadow, max);
+      const s = preview(shadow, max, redacted && { path, redacted });
       d.shadow = s.value;
       if (s.truncated) d.truncated = true;
     }
@@ -342,25 +353,33 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 
 // ---------------------------------------------------------------- previews
 
+/** Where a previewed value sits, and which paths below it are masked in a cut preview. */
+export interface PreviewRedaction {
+  path: string;
+  redacted: (path: string) => boolean;
+}
+
 /**
  * A value small enough to report: scalars as they are (strings cut), containers as
  * themselves when their JSON fits in `maxChars`, else the start of their JSON text + `…`.
  * The serialisation stops at the budget, so a huge subtree costs no more than a small one.
+ * With `at`, a field whose path is redacted is written as `"[redacted]"` into a cut preview
+ * (a container kept whole is masked later by redact.ts, which sees its fields).
  */
-export function preview(value: unknown, maxChars: number): { value: unknown; truncated: boolean } {
+export function preview(value: unknown, maxChars: number, at?: PreviewRedaction): { value: unknown; truncated: boolean } {
   if (typeof value === "string") {
     return value.length > maxChars ? { value: `${value.slice(0, maxChars)}…`, truncated: true } : { value, truncated: false };
   }
   if (value === null || typeof value !== "object") return { value, truncated: false };
   const out: string[] = [];
   const budget = { left: maxChars };
-  const complete = writeBounded(value, out, budget);
+  const complete = writeBounded(value, out, budget, at?.path ?? ROOT, at?.redacted);
   const text = out.join("");
   if (complete) return { value, truncated: false };
   return { value: `${text.slice(0, maxChars)}…`, truncated: true };
 }
 
-function writeBounded(v: unknown, out: string[], budget: { left: number }): boolean {
+function writeBounded(v: unknown, out: string[], budget: { left: number }, path: string, redacted: ((path: string) => boolean) | undefined): boolean {
   const put = (s: string) => {
     out.push(s);
     budget.left -= s.length;
@@ -371,7 +390,8 @@ function writeBounded(v: unknown, out: string[], budget: { left: number }): bool
     if (!put("[")) return false;
     for (let i = 0; i < v.length; i++) {
       if (i > 0 && !put(",")) return false;
-      if (!writeBounded(v[i], out, budget)) return false;
+      const p = redacted ? appendIndex(path, i) : path;
+      if (redacted?.(p) ? !put(JSON.stringify(REDACTED)) : !writeBounded(v[i], out, budget, p, redacted)) return false;
     }
     return put("]");
   }
@@ -381,7 +401,8 @@ function writeBounded(v: unknown, out: string[], budget: { left: number }): bool
     if (!first && !put(",")) return false;
     first = false;
     if (!put(`${JSON.stringify(k)}:`)) return false;
-    if (!writeBounded(x, out, budget)) return false;
+    const p = redacted ? appendKey(path, k) : path;
+    if (redacted?.(p) ? !put(JSON.stringify(REDACTED)) : !writeBounded(x, out, budget, p, redacted)) return false;
   }
   return put("}");
 }

@@ -1,40 +1,91 @@
 /**
- * Redaction of the values a comparison keeps (issue 13): a difference's `primary`/`shadow`
- * values end up in `/compare` (lastMismatches) and `/compare/stats` (examples), so secrets
- * and personal data in answers must be masked *before* the report stores them. The fact
- * that a field differs is kept (its path and kind), only its values are replaced.
+ * Redaction of what a comparison keeps (issue 13): a mismatch's request line and its
+ * differences' `primary`/`shadow` values end up in `/compare` (lastMismatches) and
+ * `/compare/stats` (examples, the dashboard), so secrets and personal data must be masked
+ * *before* the report stores them. The fact that a field differs is kept (its path and
+ * kind); only values become `[redacted]`.
  *
- * `compare.redact.headers` (lower-case names; default `authorization`, `cookie`,
- * `set-cookie`) masks `headers.<name>` differences; `compare.redact.paths` (JSON paths as in
- * `ignorePaths`, e.g. `$.card.number`, `$[*].iban`) masks a differing value at that path or
- * below it, and the redacted fields inside a differing object or array.
+ * - `headers` (lower-case names; default `authorization`, `cookie`, `set-cookie`): a
+ *   `headers.<name>` difference's values, whole.
+ * - `paths` (JSON paths as in `ignorePaths`, e.g. `$.card.number`, `$[*].iban`): a differing
+ *   value at that path or below it, and the redacted fields inside a differing object or
+ *   array (also inside one cut to a preview string, see diff.ts `preview`).
+ * - `queryParams` (lower-case names, see DEFAULT_REDACTED_QUERY_PARAMS): the value of such a
+ *   query parameter in the request line (`/pay?token=[redacted]`).
+ * - `pathSegments` (RE2 patterns, each matched against one whole percent-decoded segment;
+ *   default: 12 or more digits, i.e. card and account numbers): a request path segment
+ *   (`/cards/[redacted]`), a query value, and a word of a text value.
+ *
+ * The text rule, for every other string a difference carries (a non-JSON body's preview,
+ * a header's value, a JSON string, a JSON container cut to a preview):
+ * 1. a value *named* by a `queryParams` or `headers` name, or by the last key name of a
+ *    `paths` entry (`$.card.number` -> `number`), is masked, written as `name=value` (to the
+ *    next `&`, `;`, `,`, space, quote or `<>`), `name: value` (to the end of the line, as a
+ *    header) or `"name": value` (a quoted string, a scalar, or an object/array to its end);
+ * 2. a word (a run between spaces and `/?&=;:,."'()<>[]{}|!`) that a `pathSegments` pattern
+ *    matches is masked; a JSON number counts as its decimal text.
+ * A non-JSON body difference keeps its length and SHA-256 (they tell the bodies apart).
  */
 import { z } from "zod";
+import { checkRe2Regex, compileRe2, type Re2Matcher } from "../regex.ts";
 import { str } from "../syntax.ts";
-import type { CompareResult, Difference } from "./diff.ts";
-import { appendIndex, appendKey, checkJsonPath, compilePathMatcher } from "./jsonPath.ts";
+import { REDACTED, type CompareResult, type Difference } from "./diff.ts";
+import { appendIndex, appendKey, checkJsonPath, compilePathMatcher, parseJsonPath } from "./jsonPath.ts";
+import type { RequestSummary } from "./report.ts";
 
-export const REDACTED = "[redacted]";
+export { REDACTED };
 export const DEFAULT_REDACTED_HEADERS = ["authorization", "cookie", "set-cookie"];
+/**
+ * Query parameters that carry credentials: OAuth (`code`, `*_token`, `client_secret`), API
+ * keys, passwords, session ids, signed URLs (`sig`, `signature`, S3's `x-amz-*`).
+ */
+export const DEFAULT_REDACTED_QUERY_PARAMS = [
+  "access_token", "api_key", "apikey", "auth", "client_secret", "code", "id_token", "jwt", "key", "passwd", "password",
+  "pwd", "refresh_token", "secret", "session", "sessionid", "sig", "signature", "token", "x-amz-credential",
+  "x-amz-security-token", "x-amz-signature",
+];
+/** A whole segment of 12 or more digits: card numbers (12 to 19), account numbers, long numeric ids. */
+export const DEFAULT_REDACTED_PATH_SEGMENTS = ["^[0-9]{12,}$"];
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+// A query parameter name as decoded: anything but upper case, `&`, `=`, `#` and white space.
+const QUERY_NAME = /^[^A-Z&=#\s]+$/;
+
+const jsonPath = () =>
+  str().superRefine((p, ctx) => {
+    const err = checkJsonPath(p);
+    if (err) ctx.addIssue({ code: "custom", message: `not a supported JSON path: ${err}` });
+  });
+const re2Pattern = () =>
+  str().superRefine((p, ctx) => {
+    const err = checkRe2Regex(p);
+    if (err) ctx.addIssue({ code: "custom", message: err });
+  });
 
 export const RedactSchema = z.strictObject({
   headers: z.array(str().regex(HEADER_NAME, "must be a lower-case header name"), { error: "must be a list" }).default(DEFAULT_REDACTED_HEADERS),
-  paths: z
-    .array(
-      str().superRefine((p, ctx) => {
-        const err = checkJsonPath(p);
-        if (err) ctx.addIssue({ code: "custom", message: `not a supported JSON path: ${err}` });
-      }),
-      { error: "must be a list" },
-    )
-    .default([]),
+  paths: z.array(jsonPath(), { error: "must be a list" }).default([]),
+  queryParams: z.array(str().regex(QUERY_NAME, "must be a lower-case query parameter name (no &, =, # or white space)"), { error: "must be a list" }).default(DEFAULT_REDACTED_QUERY_PARAMS),
+  pathSegments: z.array(re2Pattern(), { error: "must be a list" }).default(DEFAULT_REDACTED_PATH_SEGMENTS),
 });
 export type RedactSettings = z.infer<typeof RedactSchema>;
-export const DEFAULT_REDACT: RedactSettings = { headers: DEFAULT_REDACTED_HEADERS, paths: [] };
+export const DEFAULT_REDACT: RedactSettings = {
+  headers: DEFAULT_REDACTED_HEADERS,
+  paths: [],
+  queryParams: DEFAULT_REDACTED_QUERY_PARAMS,
+  pathSegments: DEFAULT_REDACTED_PATH_SEGMENTS,
+};
 
-export type Redactor = (r: CompareResult) => CompareResult;
+export interface Redactor {
+  /** A comparison's differences with their values masked (a copy; the answers are not touched). */
+  result(r: CompareResult): CompareResult;
+  /** The request with its query values and path segments masked. */
+  request(s: RequestSummary): RequestSummary;
+  /** A request path with query, masked (`/cards/[redacted]?token=[redacted]&page=2`). */
+  path(p: string): string;
+  /** The text rule (see the top of this file) on one string. */
+  text(s: string): string;
+}
 
 /** The ancestor paths of a concrete JSON path (`$.a[0].b` -> `$`, `$.a`, `$.a[0]`); patterns match concrete paths, `[*]` any index. */
 function ancestors(path: string): string[] {
@@ -43,35 +94,154 @@ function ancestors(path: string): string[] {
   return out;
 }
 
+/** The last key name of each JSON path (`$.card.number` -> `number`, `$.a[*]` -> `a`; `$[*]` has none). */
+export function lastKeyNames(paths: readonly string[]): string[] {
+  const names = new Set<string>();
+  for (const p of paths) {
+    const key = parseJsonPath(p).findLast((s) => s.type === "key");
+    if (key) names.add(key.key.toLowerCase());
+  }
+  return [...names];
+}
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, " "));
+  } catch {
+    return s;
+  }
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const WORD = /[^\s/?&=;:,."'()<>[\]{}|!]+/g;
+const END_OF_ASSIGNED = /[&;,\s"'<>]/;
+const END_OF_JSON_SCALAR = /[,}\]\s]/;
+const END_OF_LINE = /[\r\n]/;
+
+/** Where a value written from `from` ends: a quoted string's closing quote, a container's end, or the first `stop` character. */
+function valueEnd(s: string, from: number, stop: RegExp): { start: number; end: number } {
+  const c = s[from];
+  if (c === '"' || c === "'") {
+    let i = from + 1;
+    while (i < s.length && s[i] !== c) i += s[i] === "\\" ? 2 : 1;
+    return { start: from + 1, end: Math.min(i, s.length) };
+  }
+  if (c === "{" || c === "[") {
+    let depth = 0;
+    let quote = "";
+    for (let i = from; i < s.length; i++) {
+      const x = s[i];
+      if (quote) {
+        if (x === "\\") i++;
+        else if (x === quote) quote = "";
+      } else if (x === '"') quote = x;
+      else if (x === "{" || x === "[") depth++;
+      else if ((x === "}" || x === "]") && --depth === 0) return { start: from, end: i + 1 };
+    }
+    return { start: from, end: s.length };
+  }
+  let i = from;
+  while (i < s.length && !stop.test(s[i])) i++;
+  return { start: from, end: i };
+}
+
+/** The text rule: named values, then words a pattern matches. */
+function compileTextRule(names: readonly string[], words: Re2Matcher | undefined): (s: string) => string {
+  const sorted = [...new Set(names)].sort((a, b) => b.length - a.length).map(escapeRegExp);
+  // A name not glued to a letter or digit before it, maybe quoted, then `=` or `:`. Literal alternatives: no backtracking blow-up.
+  const named = sorted.length > 0 ? new RegExp(String.raw`(?<![A-Za-z0-9])(["']?)(?:${sorted.join("|")})(["']?)[ \t]*([=:])[ \t]*`, "gi") : undefined;
+  const maskWords = (s: string) => (words === undefined ? s : s.replace(WORD, (w) => (w !== "redacted" && words.test(w) ? REDACTED : w)));
+  return (s) => {
+    if (named === undefined) return maskWords(s);
+    let out = "";
+    let last = 0;
+    named.lastIndex = 0;
+    for (let m = named.exec(s); m !== null; m = named.exec(s)) {
+      const from = m.index + m[0].length;
+      const quotedName = m[1] !== "" && m[1] === m[2];
+      const stop = quotedName ? END_OF_JSON_SCALAR : m[3] === ":" ? END_OF_LINE : END_OF_ASSIGNED;
+      const { start, end } = valueEnd(s, from, stop);
+      if (end > start) {
+        out += s.slice(last, start) + REDACTED;
+        last = end;
+      }
+      named.lastIndex = Math.max(end, from);
+    }
+    return maskWords(out + s.slice(last));
+  };
+}
+
 export function compileRedactor(settings: RedactSettings = DEFAULT_REDACT): Redactor {
   const headers = new Set(settings.headers.map((h) => `headers.${h}`));
   const matches = settings.paths.length > 0 ? compilePathMatcher(settings.paths) : undefined;
+  const params = new Set(settings.queryParams);
+  const words = settings.pathSegments.length > 0 ? compileRe2(settings.pathSegments.map((p) => `(?:${p})`).join("|")) : undefined;
+  const text = compileTextRule([...settings.queryParams, ...settings.headers, ...lastKeyNames(settings.paths)], words);
+
   const redactedPath = (path: string): boolean => {
     if (matches === undefined) return false;
     return matches(path) || ancestors(path).some(matches);
   };
-  /** A differing object/array: masks the redacted fields inside it (a copy; the answer is not touched). */
-  const inside = (value: unknown, path: string): unknown => {
-    if (matches === undefined || value === null || typeof value !== "object") return value;
-    if (Array.isArray(value)) return value.map((v, i) => inside(v, appendIndex(path, i)));
+  /** A JSON value: redacted fields masked, strings by the text rule, numbers by the word patterns. */
+  const json = (value: unknown, path: string): unknown => {
+    if (typeof value === "string") return text(value);
+    if (typeof value === "number") return words?.test(String(value)) ? REDACTED : value;
+    if (value === null || typeof value !== "object") return value;
+    if (Array.isArray(value)) return value.map((v, i) => json(v, appendIndex(path, i)));
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
       const p = appendKey(path, k);
-      out[k] = matches(p) ? REDACTED : inside(v, p);
+      out[k] = matches?.(p) ? REDACTED : json(v, p);
     }
     return out;
   };
+  /** A non-JSON body's summary (diff.ts bodySummary): its text preview masked, length and hash kept. */
+  const body = (value: unknown): unknown => {
+    if (value === null || typeof value !== "object" || !("text" in value) || typeof value.text !== "string") return value;
+    return { ...value, text: text(value.text) };
+  };
+  const mask = (d: Difference, f: (v: unknown) => unknown): Difference => {
+    const r: Difference = { path: d.path, kind: d.kind };
+    if ("primary" in d) r.primary = f(d.primary);
+    if ("shadow" in d) r.shadow = f(d.shadow);
+    if (d.truncated) r.truncated = true;
+    return r;
+  };
+  const whole = () => REDACTED;
   const one = (d: Difference): Difference => {
     if (headers.has(d.path) || (d.path.startsWith("$") && redactedPath(d.path))) {
-      const r: Difference = { path: d.path, kind: d.kind };
-      if ("primary" in d) r.primary = REDACTED;
-      if ("shadow" in d) r.shadow = REDACTED;
+      const r = mask(d, whole);
+      delete r.truncated;
       return r;
     }
-    if (matches !== undefined && d.path.startsWith("$") && (typeof d.primary === "object" || typeof d.shadow === "object")) {
-      return { ...d, ...("primary" in d ? { primary: inside(d.primary, d.path) } : {}), ...("shadow" in d ? { shadow: inside(d.shadow, d.path) } : {}) };
-    }
-    return d;
+    if (d.path === "body") return mask(d, body);
+    if (d.path.startsWith("$")) return mask(d, (v) => json(v, d.path));
+    return mask(d, (v) => (typeof v === "string" ? text(v) : v)); // status, headers.<name>
   };
-  return (r) => (r.differences.length === 0 ? r : { ...r, differences: r.differences.map(one) });
+
+  const path = (p: string): string => {
+    const q = p.indexOf("?");
+    const segments = (q < 0 ? p : p.slice(0, q)).split("/");
+    const masked = segments.map((s) => (s !== "" && words?.test(decode(s)) ? REDACTED : s)).join("/");
+    if (q < 0) return masked;
+    const query = p
+      .slice(q + 1)
+      .split("&")
+      .map((item) => {
+        const eq = item.indexOf("=");
+        if (eq < 0) return words?.test(decode(item)) ? REDACTED : item;
+        const value = item.slice(eq + 1);
+        if (value === "") return item;
+        return params.has(decode(item.slice(0, eq)).toLowerCase()) || words?.test(decode(value)) ? `${item.slice(0, eq)}=${REDACTED}` : item;
+      })
+      .join("&");
+    return `${masked}?${query}`;
+  };
+
+  return {
+    result: (r) => (r.differences.length === 0 ? r : { ...r, differences: r.differences.map(one) }),
+    request: (s) => ({ ...s, path: path(s.path) }),
+    path,
+    text,
+  };
 }

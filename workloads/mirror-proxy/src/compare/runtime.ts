@@ -65,7 +65,7 @@ export class CompareRuntime {
   readonly settings: CompareSettings;
   readonly key: string;
   readonly options: CompiledCompareOptions;
-  /** Masks secrets in the differences before the report stores them (redact.ts). */
+  /** Masks secrets in the differences and the request line before the report stores them (redact.ts). */
   readonly redact: Redactor;
   readonly learning: CompiledCompareOptions;
   readonly noise: NoiseLearner | undefined;
@@ -79,7 +79,7 @@ export class CompareRuntime {
   constructor(settings: CompareSettings, hooks: CompareHooks) {
     this.settings = settings;
     this.key = settingsKey(settings);
-    this.options = compileCompareOptions(compareOptionsFrom(settings));
+    this.options = compileCompareOptions({ ...compareOptionsFrom(settings), redactPaths: settings.redact.paths });
     this.redact = compileRedactor(settings.redact);
     this.learning = noiseLearningOptions(this.options);
     this.noise = settings.noise ? new NoiseLearner({ minSamples: settings.noise.minSamples }) : undefined;
@@ -172,6 +172,7 @@ export class CompareRuntime {
       if (second && !isEncoded(n.capture.headers["content-encoding"])) noise.learnFromPrimaries(c.routeId, primary, second, this.learning);
     }
     const warmingUp = this.#learnsFrom(c.request.method) && noise!.pairs(c.routeId) < noise!.minSamples;
+    let request: RequestSummary | undefined; // masked once, with the first mismatch (only mismatches store it)
     for (const leg of c.legs) {
       const b = leg.bound;
       if (!leg.ok) {
@@ -188,8 +189,9 @@ export class CompareRuntime {
       else if (encoded || isEncoded(leg.capture.headers["content-encoding"])) skipOn(b, "content_encoding");
       else if (warmingUp) skipOn(b, "noise_warmup");
       else {
-        const r = this.redact(compareAnswers(primary, shadow, this.options, noise?.noiseFor(c.routeId)));
-        this.report.recordOn(b.tally, leg.label, c.request, r);
+        const r = this.redact.result(compareAnswers(primary, shadow, this.options, noise?.noiseFor(c.routeId)));
+        if (r.result === "mismatch") request ??= this.redact.request(c.request);
+        this.report.recordOn(b.tally, leg.label, request ?? c.request, r);
         b.metrics.compared.inc();
         if (r.result === "mismatch") b.metrics.differing.inc();
       }
