@@ -1,6 +1,6 @@
 /**
  * npm run soak [-- --only pipeline,idle,...]: the hostile patterns of issue 13 against a
- * real mirror-proxy process (as the image runs it: node --max-semi-space-size=2 main.ts),
+ * real mirror-proxy process (as the image runs it: tsc's JavaScript with the Dockerfile CMD's node flags),
  * with its default limits. Each case prints its figures (peak RSS from /proc, the proxy's
  * own event-loop lag, upstream fan-out, latencies) and whether it meets the target:
  * peak RSS < 160 MiB, event-loop lag < 50 ms, primary p99 with a 1 GiB shadow within
@@ -12,10 +12,15 @@ import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { nodeFlagsFromDockerfile } from "../bench/configs.ts";
+import { buildProxyJs } from "../bench/servers.ts";
 
 const ROOT = path.resolve(path.dirname(path.resolve(process.argv[1])), "..");
-// SOAK_PROXY_MAIN=/other/checkout/workloads/mirror-proxy/src/main.ts measures another version (before/after).
-const MAIN = process.env.SOAK_PROXY_MAIN ?? path.join(ROOT, "workloads/mirror-proxy/src/main.ts");
+// The proxy runs as its image runs it: tsc's JavaScript (Node's type stripping of main.ts loads
+// a WASM transpiler, ~30 MB more RSS than the pod has) with the node flags of the Dockerfile's
+// CMD. SOAK_PROXY_MAIN=/other/checkout/.../main.js (or .ts) measures another version (before/after).
+let MAIN = process.env.SOAK_PROXY_MAIN ?? "";
+const NODE_FLAGS = nodeFlagsFromDockerfile(fs.readFileSync(path.join(ROOT, "workloads/mirror-proxy/Dockerfile"), "utf8"));
 const MIB = 1024 * 1024;
 const RSS_LIMIT_MIB = 160;
 const LAG_LIMIT_MS = 50;
@@ -125,7 +130,7 @@ async function startProxy(text: string): Promise<Proxy> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "soak-"));
   const file = path.join(dir, "routing.yaml");
   fs.writeFileSync(file, text);
-  const child = spawn(process.execPath, ["--max-semi-space-size=2", MAIN, "--config", file, "--listen", "0", "--admin", "0", "--host", "127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, "--config", file, "--listen", "0", "--admin", "0", "--host", "127.0.0.1"], { stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   const output: string[] = [];
   const ports = await new Promise<number[]>((resolve, reject) => {
@@ -458,6 +463,10 @@ async function main(): Promise<void> {
     if (!cases[name]) throw new Error(`unknown case ${name}; cases: ${Object.keys(cases).join(", ")}`);
   }
   const started = Date.now();
+  if (MAIN === "") {
+    MAIN = buildProxyJs(fs.mkdtempSync(path.join(os.tmpdir(), "soak-build-")), ROOT).entry;
+    console.log(`soak: proxy compiled by tsc (as in its image) -> ${MAIN}, node ${NODE_FLAGS.join(" ")}`);
+  }
   for (const name of only) {
     try {
       await cases[name]();

@@ -73,6 +73,23 @@ describe("pipelining: one request at a time per connection, in order", () => {
     await sleep(300);
     expect(v1.arrived).toBe(after); // nothing left running for the gone client
   });
+
+  test("a client that pipelines 20 000 GETs and never reads: reading stops, at most one socket read beyond the limit waits", async () => {
+    // Answers after 2 ms, so that the queue fills while the socket's write buffer has room.
+    const v1 = await upstream("v1", (_req, res) => void setTimeout(() => res.end("ok\n"), 2));
+    const p = await proxyWith("maxPipelinedRequests: 32", { "app/v1": v1.url });
+    const s = net.connect(p.port, "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    s.pause();
+    s.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(20000));
+    await sleep(1500);
+    // Node parses a whole read (64 KiB = 2 340 of these 28-byte requests) at once; every answer
+    // written used to resume reading behind the hold: 17 837 requests parsed and waiting.
+    const waiting = await metric(p, "mirror_proxy_pipelined_requests_waiting");
+    expect(waiting).toBeLessThanOrEqual(32 + Math.ceil(65536 / 28));
+    s.destroy();
+    await waitFor(async () => (await metric(p, "mirror_proxy_pipelined_requests_waiting")) === 0, 5000);
+  });
 });
 
 describe("timeouts", () => {

@@ -15,7 +15,7 @@ import { callableUrl } from "../../shared/http-service.ts";
 import { MIRROR_MARKER_HEADER, MIRROR_MARKER_VALUE } from "../../shared/mirror.ts";
 import { limitsOf, type Limits, type MirrorProxyConfig, type PathNormalization } from "./config.ts";
 import { adminHandler, type AdminRoutes } from "./admin.ts";
-import { limitCounter, onClientError, onConnect, oneAtATime, serverOptions } from "./intake.ts";
+import { limitCounter, onClientError, onConnect, oneAtATime, serverOptions, waitingGauge } from "./intake.ts";
 import { normalizePath } from "./pathNormalization.ts";
 import { BodyCapture, declaredTooLarge } from "./compare/capture.ts";
 import { dashboardData, serveDashboard } from "./compare/dashboard.ts";
@@ -931,7 +931,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     plain(res, 400, why);
   }
 
-  const server = http.createServer(serverOptions(limits), oneAtATime(handle, () => limits.maxPipelinedRequests, limitHit));
+  const server = http.createServer(serverOptions(limits), oneAtATime(handle, () => limits.maxPipelinedRequests, limitHit, waitingGauge(metrics.registry)));
   server.maxConnections = limits.maxConnections;
   server.on("drop", () => limitHit("max_connections"));
   let openConnections = 0;
