@@ -41,6 +41,10 @@ export function serverOptions(l: Limits): http.ServerOptions {
     maxHeaderSize: l.maxRequestHeaderBytes,
     // How often Node checks headersTimeout (its default, 30 s, would let a slowloris hold 3 x longer).
     connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(l.headersTimeoutMs / 4))),
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 §6.3): Node
+    // then skips its stream life cycle (no data/end/close events to run per GET). proxy.ts
+    // decides "has a body" by the same two headers, and never waits on such a request's events.
+    optimizeEmptyRequests: true,
   };
 }
 
