@@ -228,6 +228,37 @@ describe("shadow answers", () => {
     expect(bytesAccepted).toBeLessThan(5 * 16 * 1024 * 1024); // far from 5 x 64 MiB: socket buffers at most
   });
 
+  test("answers cut per second are budgeted: past maxShadowAnswerCutsPerSecond, that shadow's copies are skipped until the budget refills", async () => {
+    let arrived = 0;
+    const huge = http.createServer((req, res) => {
+      arrived++;
+      req.resume();
+      res.writeHead(200, { "content-length": 1024 * 1024 * 1024 });
+      res.write(Buffer.alloc(64 * 1024, 97));
+      res.on("error", () => undefined);
+    });
+    await new Promise<void>((r) => huge.listen(0, "127.0.0.1", r));
+    try {
+      const v1 = await upstream("v1");
+      // 1 a second: a bucket of one cut, refilled after a second.
+      const p = await proxyWith("maxShadowAnswerBytes: 65536, maxShadowAnswerCutsPerSecond: 1", { "app/v1": v1.url, "app/v2": `http://127.0.0.1:${(huge.address() as net.AddressInfo).port}` }, MIRRORED);
+      const cuts = () => metric(p, "mirror_proxy_limit_hits_total", { limit: "max_shadow_answer_bytes" });
+      const skipped = () => metric(p, "mirror_proxy_mirror_copies_dropped_total", { reason: "answer_too_large" });
+      expect((await request(p.port, { path: "/1" })).status).toBe(200);
+      await waitFor(async () => (await cuts()) === 1, 3000, "cut 1");
+      for (let i = 2; i <= 6; i++) expect((await request(p.port, { path: `/${i}` })).status).toBe(200); // the primary is untouched
+      expect(await skipped()).toBe(5);
+      expect(arrived).toBe(1);
+      await sleep(1100); // refilled: copies flow again
+      expect((await request(p.port, { path: "/7" })).status).toBe(200);
+      await waitFor(async () => (await cuts()) === 2, 3000, "cut 2");
+      expect(arrived).toBe(2);
+    } finally {
+      huge.closeAllConnections();
+      await new Promise((r) => huge.close(r));
+    }
+  });
+
   test("request bodies held for copies are bounded all requests together (maxMirrorBufferBytes)", async () => {
     const v1 = await upstream("v1");
     const v2 = await upstream("v2");

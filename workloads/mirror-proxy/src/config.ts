@@ -47,6 +47,13 @@ const LimitsSchema = z.strictObject({
   maxRequestHeaderBytes: positiveInt().optional(),
   /** How much of a discarded shadow answer is read; beyond, its connection is closed. */
   maxShadowAnswerBytes: nonNegativeInt().optional(),
+  /**
+   * Answers cut at maxShadowAnswerBytes per second and shadow origin (a token bucket holding
+   * a tenth of a second's worth); beyond, that origin's copies are skipped (`answer_too_large`)
+   * until the budget refills: each cut costs a new connection, and a shadow answering huge
+   * bodies to every copy would otherwise double the proxy's CPU per request. 0 = no budget.
+   */
+  maxShadowAnswerCutsPerSecond: nonNegativeInt().optional(),
   /** Request bodies held for copies, all requests together; beyond, a copy is skipped (`body_too_large`). */
   maxMirrorBufferBytes: nonNegativeInt().optional(),
 });
@@ -61,6 +68,7 @@ export const DEFAULT_LIMITS: Limits = {
   primaryConnectTimeoutMs: 10000,
   maxRequestHeaderBytes: 61440,
   maxShadowAnswerBytes: 65536,
+  maxShadowAnswerCutsPerSecond: 100,
   maxMirrorBufferBytes: 16 * 1024 * 1024,
 };
 

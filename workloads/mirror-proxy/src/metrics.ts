@@ -8,7 +8,7 @@ import { SKIP_REASONS, type SkipReason } from "./compare/report.ts";
 import { PlainCounter, PlainHistogram } from "./plainMetrics.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "./prom.ts";
 
-export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout" | "upgrade";
+export type DropReason = "in_flight_limit" | "body_too_large" | "shadow_down" | "timeout" | "upgrade" | "answer_too_large";
 export type FailReason = "connect" | "reset" | "error";
 export type UpstreamErrorReason = "connect" | "timeout" | "reset";
 
@@ -110,7 +110,7 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const upstreamErrors = new Counter({ name: "mirror_proxy_upstream_errors_total", help: "Primary upstream failures answered with 503/504 (or a reset when headers were already sent).", labelNames: ["upstream", "reason"], registers: [registry] });
   const clientAborts = new Counter({ name: "mirror_proxy_client_aborts_total", help: "Client connections closed before the response finished.", registers: [registry] });
   const sent = new PlainCounter({ name: "mirror_proxy_mirror_copies_sent_total", help: "Mirror copies sent to a shadow upstream.", labelNames: ["upstream"], registers: [registry] });
-  const dropped = new Counter({ name: "mirror_proxy_mirror_copies_dropped_total", help: "Mirror copies not sent or abandoned, by reason (in_flight_limit, body_too_large, shadow_down, timeout, upgrade).", labelNames: ["upstream", "reason"], registers: [registry] });
+  const dropped = new Counter({ name: "mirror_proxy_mirror_copies_dropped_total", help: "Mirror copies not sent or abandoned, by reason (in_flight_limit, body_too_large, shadow_down, timeout, upgrade, answer_too_large).", labelNames: ["upstream", "reason"], registers: [registry] });
   const failed = new Counter({ name: "mirror_proxy_mirror_copies_failed_total", help: "Mirror copies that failed with a connection error.", labelNames: ["upstream", "reason"], registers: [registry] });
   const shadowResponses = new PlainCounter({ name: "mirror_proxy_shadow_responses_total", help: "Shadow responses (drained and discarded), by status class.", labelNames: ["upstream", "code_class"], registers: [registry] });
   const shadowDuration = new PlainHistogram({ name: "mirror_proxy_shadow_duration_seconds", help: "Shadow latency until the response was fully drained.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });

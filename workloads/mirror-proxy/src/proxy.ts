@@ -436,6 +436,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
     perOrigin(pools, poolOf, u, () => {
       const pool = new ShadowPool<CopyCtx>(u.hostname, u.port, onSettle, routing.settings.maxShadowInFlight, routing.settings.shadowTimeoutMs);
       pool.maxDiscardBytes = limits.maxShadowAnswerBytes;
+      pool.maxCutsPerSecond = limits.maxShadowAnswerCutsPerSecond;
       pool.onDiscardCut = () => limitHit("max_shadow_answer_bytes");
       return pool;
     });
@@ -450,6 +451,12 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         return metrics.copyDropped(up.key, "shadow_down");
       }
       pool.probing = true;
+    }
+    if (pool.maxCutsPerSecond > 0 && pool.cutBudgetSpent(Date.now())) {
+      // This second's budget of over-long answers is spent: a copy now would cost a connection.
+      if (pool.probing) pool.probing = false;
+      leg?.dropped("shadow_failed", true);
+      return metrics.copyDropped(up.key, "answer_too_large");
     }
     if (shadowInFlight >= settings.maxShadowInFlight) {
       if (pool.probing) pool.probing = false;
@@ -1057,6 +1064,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
         pool.maxConns = routing.settings.maxShadowInFlight;
         pool.timeoutMs = routing.settings.shadowTimeoutMs;
         pool.maxDiscardBytes = limits.maxShadowAnswerBytes;
+        pool.maxCutsPerSecond = limits.maxShadowAnswerCutsPerSecond;
       }
       // Same compare block: keep the learned noise and the report. Changed: start afresh
       // (comparisons in flight finish on the old one, which is then dropped).

@@ -140,7 +140,7 @@ class Conn<C> {
   private cut(): void {
     const copy = this.queue.shift()!;
     this.pool.settle(copy, "response", this.status);
-    this.pool.onDiscardCut?.();
+    this.pool.countCut(Date.now());
     this.kill("reset");
   }
 
@@ -315,6 +315,11 @@ export class ShadowPool<C> {
   maxDiscardBytes = Infinity;
   /** Called each time an answer was cut at maxDiscardBytes. */
   onDiscardCut: (() => void) | undefined;
+  /** Cuts allowed per second (0 = any number); see cutBudgetSpent. */
+  maxCutsPerSecond = 0;
+  /** Token bucket of cuts: refilled at maxCutsPerSecond, holding a tenth of a second's worth, so cuts spread out instead of bursting. */
+  private cutTokens = Infinity;
+  private cutTokensAt = 0;
 
   constructor(host: string, port: number, settleCopy: Settle<C>, maxConns = 1, timeoutMs = 1000) {
     this.host = host;
@@ -354,6 +359,28 @@ export class ShadowPool<C> {
       this.sweeper.unref();
     }
     c.send(head, body, copy);
+  }
+
+  private refillCuts(now: number): void {
+    const burst = Math.max(1, this.maxCutsPerSecond / 10);
+    this.cutTokens = Math.min(burst, this.cutTokens + ((now - this.cutTokensAt) * this.maxCutsPerSecond) / 1000);
+    this.cutTokensAt = now;
+  }
+
+  /** Counts an answer cut at maxDiscardBytes (copies in flight may take the bucket below zero). */
+  countCut(now: number): void {
+    if (this.maxCutsPerSecond > 0) {
+      this.refillCuts(now);
+      this.cutTokens--;
+    }
+    this.onDiscardCut?.();
+  }
+
+  /** True while the cut budget is spent: the caller skips this origin's copies. */
+  cutBudgetSpent(now: number): boolean {
+    if (this.maxCutsPerSecond <= 0) return false;
+    this.refillCuts(now);
+    return this.cutTokens < 1;
   }
 
   settle(copy: Copy<C>, outcome: Outcome, status: number): void {
