@@ -5,6 +5,8 @@
  * own event-loop lag, upstream fan-out, latencies) and whether it meets the target:
  * peak RSS < 160 MiB, event-loop lag < 50 ms, primary p99 with a 1 GiB shadow within
  * 1.5 x the healthy baseline. Traffic goes to 127.0.0.1 only, bounded in time and count.
+ * A case that misses runs once more; it fails when it misses twice. Exit 1 on a failure
+ * (run by .ci/run, about 1.5 minutes).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -467,15 +469,27 @@ async function main(): Promise<void> {
     MAIN = buildProxyJs(fs.mkdtempSync(path.join(os.tmpdir(), "soak-build-")), ROOT).entry;
     console.log(`soak: proxy compiled by tsc (as in its image) -> ${MAIN}, node ${NODE_FLAGS.join(" ")}`);
   }
+  // A case that misses its target runs once more (both results printed): its figures are
+  // timings and peaks on a shared machine, and one disturbed run is not a regression. A case
+  // fails when it misses twice in a row.
+  const failed: string[] = [];
   for (const name of only) {
-    try {
-      await cases[name]();
-    } catch (e) {
-      record(name, { error: (e as Error).message }, false);
+    let pass = false;
+    for (let run = 1; run <= 2 && !pass; run++) {
+      const before = report.length;
+      try {
+        await cases[name]();
+      } catch (e) {
+        record(name, { error: (e as Error).message }, false);
+      }
+      pass = report.slice(before).every((r) => r.pass);
+      if (!pass && run === 1) console.log(`soak: ${name} missed its target; running it once more`);
     }
+    if (!pass) failed.push(name);
   }
-  console.log(`soak: ${report.filter((r) => r.pass).length}/${report.length} cases pass in ${Math.round((Date.now() - started) / 1000)} s (the machine may be loaded: figures are indicative)`);
-  process.exit(report.every((r) => r.pass) ? 0 : 1);
+  const secs = Math.round((Date.now() - started) / 1000);
+  console.log(`soak: ${only.length - failed.length}/${only.length} cases pass in ${secs} s${failed.length ? ` (failed twice: ${failed.join(", ")})` : ""}`);
+  process.exit(failed.length === 0 ? 0 : 1);
 }
 
 main().catch((e: Error) => {
