@@ -110,16 +110,16 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const upstreamErrors = new Counter({ name: "mirror_proxy_upstream_errors_total", help: "Primary upstream failures answered with 503/504 (or a reset when headers were already sent).", labelNames: ["upstream", "reason"], registers: [registry] });
   const clientAborts = new Counter({ name: "mirror_proxy_client_aborts_total", help: "Client connections closed before the response finished.", registers: [registry] });
   const sent = new PlainCounter({ name: "mirror_proxy_mirror_copies_sent_total", help: "Mirror copies sent to a shadow upstream.", labelNames: ["upstream"], registers: [registry] });
-  const dropped = new Counter({ name: "mirror_proxy_mirror_copies_dropped_total", help: "Mirror copies not sent or abandoned, by reason (in_flight_limit, body_too_large, shadow_down, timeout, upgrade, answer_too_large).", labelNames: ["upstream", "reason"], registers: [registry] });
-  const failed = new Counter({ name: "mirror_proxy_mirror_copies_failed_total", help: "Mirror copies that failed with a connection error.", labelNames: ["upstream", "reason"], registers: [registry] });
+  const dropped = new PlainCounter({ name: "mirror_proxy_mirror_copies_dropped_total", help: "Mirror copies not sent or abandoned, by reason (in_flight_limit, body_too_large, shadow_down, timeout, upgrade, answer_too_large).", labelNames: ["upstream", "reason"], registers: [registry] });
+  const failed = new PlainCounter({ name: "mirror_proxy_mirror_copies_failed_total", help: "Mirror copies that failed with a connection error.", labelNames: ["upstream", "reason"], registers: [registry] });
   const shadowResponses = new PlainCounter({ name: "mirror_proxy_shadow_responses_total", help: "Shadow responses (drained and discarded), by status class.", labelNames: ["upstream", "code_class"], registers: [registry] });
   const shadowDuration = new PlainHistogram({ name: "mirror_proxy_shadow_duration_seconds", help: "Shadow latency until the response was fully drained.", labelNames: ["upstream"], buckets: LATENCY_BUCKETS, registers: [registry] });
   const reloads = new Counter({ name: "mirror_proxy_config_reloads_total", help: "Config reloads, by result (success, failure).", labelNames: ["result"], registers: [registry] });
-  const cmpMirrored = new Counter({ name: "mirror_proxy_compare_mirrored_total", help: "Mirror copies sampled for comparison on a compared route; each ends compared or skipped (coverage = compared / mirrored).", labelNames: ["route"], registers: [registry] });
-  const cmpCompared = new Counter({ name: "mirror_proxy_compare_compared_total", help: "Shadow answers compared with the primary's.", labelNames: ["route"], registers: [registry] });
-  const cmpDiffering = new Counter({ name: "mirror_proxy_compare_differing_total", help: "Compared shadow answers that differ from the primary's, net of ignored paths and learned noise.", labelNames: ["route"], registers: [registry] });
-  const cmpSkipped = new Counter({ name: "mirror_proxy_compare_skipped_total", help: `Copies sampled for comparison but not compared, by reason (${SKIP_REASONS.join(", ")}).`, labelNames: ["route", "reason"], registers: [registry] });
-  const cmpShadowErrors = new Counter({ name: "mirror_proxy_compare_shadow_errors_total", help: "Copies sampled for comparison whose shadow gave no complete answer (connect error, reset, timeout, down) or answered 5xx.", labelNames: ["route"], registers: [registry] });
+  const cmpMirrored = new PlainCounter({ name: "mirror_proxy_compare_mirrored_total", help: "Mirror copies sampled for comparison on a compared route; each ends compared or skipped (coverage = compared / mirrored).", labelNames: ["route"], registers: [registry] });
+  const cmpCompared = new PlainCounter({ name: "mirror_proxy_compare_compared_total", help: "Shadow answers compared with the primary's.", labelNames: ["route"], registers: [registry] });
+  const cmpDiffering = new PlainCounter({ name: "mirror_proxy_compare_differing_total", help: "Compared shadow answers that differ from the primary's, net of ignored paths and learned noise.", labelNames: ["route"], registers: [registry] });
+  const cmpSkipped = new PlainCounter({ name: "mirror_proxy_compare_skipped_total", help: `Copies sampled for comparison but not compared, by reason (${SKIP_REASONS.join(", ")}).`, labelNames: ["route", "reason"], registers: [registry] });
+  const cmpShadowErrors = new PlainCounter({ name: "mirror_proxy_compare_shadow_errors_total", help: "Copies sampled for comparison whose shadow gave no complete answer (connect error, reset, timeout, down) or answered 5xx.", labelNames: ["route"], registers: [registry] });
   const compareDelta = new Histogram({ name: "mirror_proxy_compare_latency_delta_seconds", help: "Shadow minus primary latency to the same request, each until its answer was complete (negative: the shadow was faster).", labelNames: ["route"], buckets: [...LATENCY_DELTA_BUCKETS], registers: [registry] });
   new Gauge({ name: "mirror_proxy_compare_in_flight", help: "Comparisons holding answers (bounded by compare.maxInFlight).", registers: [registry], collect() { this.set(gauges.compareInFlight()); } });
   new Gauge({ name: "mirror_proxy_requests_in_flight", help: "Primary requests in flight.", registers: [registry], collect() { this.set(gauges.primaryInFlight()); } });
@@ -129,8 +129,10 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
   const latency = cached((u) => upstreamDuration.labels(u));
   const upErr = cached((k) => upstreamErrors.labels(...(k.split("\0") as [string, string])));
   const sentC = cached((u) => sent.labels(u));
-  const dropC = cached((k) => dropped.labels(...(k.split("\0") as [string, string])));
-  const failC = cached((k) => failed.labels(...(k.split("\0") as [string, string])));
+  // Per upstream, one child per reason, made on the reason's first use (a dropped copy is on the
+  // hot path when a shadow is down or saturated: no key string per call).
+  const dropC = cached((): Partial<Record<DropReason, CounterChild>> => ({}));
+  const failC = cached((): Partial<Record<FailReason, CounterChild>> => ({}));
   const shadowC = cached((u) => CLASSES.map((c) => shadowResponses.labels(u, c)));
   const shadowL = cached((u) => shadowDuration.labels(u));
   // Every series of a route is created at 0 (inc(0), zero()), so rates and ratios exist before the first event.
@@ -155,8 +157,14 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
     upstreamError: (u, reason) => upErr(`${u}\0${reason}`).inc(),
     clientAbort: () => clientAborts.inc(),
     copySent: (u) => sentC(u).inc(),
-    copyDropped: (u, reason) => dropC(`${u}\0${reason}`).inc(),
-    copyFailed: (u, reason) => failC(`${u}\0${reason}`).inc(),
+    copyDropped: (u, reason) => {
+      const byReason = dropC(u);
+      (byReason[reason] ??= dropped.labels(u, reason)).inc();
+    },
+    copyFailed: (u, reason) => {
+      const byReason = failC(u);
+      (byReason[reason] ??= failed.labels(u, reason)).inc();
+    },
     shadowResponse: (u, status, s) => {
       shadowC(u)[classIndex(status)].inc();
       shadowL(u).observe(s);
