@@ -349,6 +349,37 @@ export function evaluateTargets(results: CaseResult[]): TargetResult[] {
   return out;
 }
 
+/** One target over the rounds of a --rounds run: its result in each round and the verdict. */
+export interface RoundsTarget {
+  name: string;
+  /** One per round, in round order (SKIP where the round lacked a case). */
+  perRound: TargetResult[];
+  /** PASS when more than half the rounds that measured it passed (for an odd count: the median ratio meets the bound), FAIL otherwise, SKIP/INFO when no round measured it. */
+  status: TargetResult["status"];
+}
+
+/**
+ * The targets of each round on their own (each ratio from cases run minutes apart in the same
+ * round), and a verdict per target by majority of the rounds: on a shared machine one
+ * disturbed case turns a single round's ratio either way, interleaved rounds do not.
+ */
+export function targetsOverRounds(allRounds: CaseResult[], rounds: number): RoundsTarget[] {
+  const perRound = Array.from({ length: rounds }, (_, i) => evaluateTargets(allRounds.filter((r) => r.round === i + 1)));
+  return perRound[0].map((t, k) => {
+    const each = perRound.map((ts) => ts[k]);
+    const measured = each.filter((x) => x.status === "PASS" || x.status === "FAIL");
+    const status: TargetResult["status"] = measured.length === 0 ? (t.status === "INFO" ? "INFO" : "SKIP") : measured.filter((x) => x.status === "PASS").length * 2 > measured.length ? "PASS" : "FAIL";
+    return { name: t.name, perRound: each, status };
+  });
+}
+
+/** Markdown: target | verdict | round 1 | round 2 ... */
+export function renderRoundsTargets(t: RoundsTarget[]): string {
+  const n = t[0]?.perRound.length ?? 0;
+  const head = `| status | target | ${Array.from({ length: n }, (_, i) => `round ${i + 1}`).join(" | ")} |\n|---|---|${"---|".repeat(n)}`;
+  return [head, ...t.map((x) => `| ${x.status} | ${x.name} | ${x.perRound.map((r) => `${r.status} ${r.measured.replace(/\|/g, "/")}`).join(" | ")} |`)].join("\n");
+}
+
 export function renderTargets(t: TargetResult[]): string {
   const w = Math.max(...t.map((x) => x.name.length));
   return t.map((x) => `${x.status.padEnd(4)}  ${x.name.padEnd(w)}  ${x.measured}`).join("\n");

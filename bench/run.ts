@@ -21,6 +21,8 @@ import {
   roundOrder,
   withBaselineTwins,
   evaluateTargets,
+  renderRoundsTargets,
+  targetsOverRounds,
   renderMarkdown,
   renderTargets,
   renderText,
@@ -300,6 +302,14 @@ async function main(): Promise<void> {
   console.log(`\n${text}\n`);
   console.log("Targets (issue 14):");
   console.log(renderTargets(targets));
+  // --rounds N: the targets of each round, and a verdict per target by majority of the rounds.
+  let roundsDoc = "";
+  const overRounds = opts.rounds > 1 ? targetsOverRounds(allRounds.filter((r) => !r.skipped), opts.rounds) : undefined;
+  if (overRounds) {
+    const table = renderRoundsTargets(overRounds);
+    console.log(`\nTargets over the ${opts.rounds} rounds (verdict: the majority of the rounds that measured it):\n${table}`);
+    roundsDoc = `\n\n## Targets over the ${opts.rounds} rounds\n\nEach round's targets from that round's cases alone; the verdict is the majority of the rounds that measured it (with an odd count: whether the median ratio meets the bound). The table above and "Targets" keep, per case, the round least disturbed by other processes.\n\n${table}`;
+  }
   let abDoc = "";
   if (opts.baseline) {
     const table = renderAb(abSummary(allRounds), opts.baseline);
@@ -339,10 +349,11 @@ async function main(): Promise<void> {
     `(\`-1c\` rows: 1 connection, 1 thread, <= 3 s). Proxy: ${proxyDesc}.\n\n` +
     `${md}\n\n## Targets\n\n| status | target | measured |\n|---|---|---|\n` +
     targets.map((t) => `| ${t.status} | ${t.name} | ${t.measured} |`).join("\n") +
+    roundsDoc +
     abDoc +
     profileDoc +
     `\n\n## Notes\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
-  const json = JSON.stringify({ startedAt, machine, options: opts, proxy: proxyDesc, results, allRounds: opts.rounds > 1 ? allRounds : undefined, rows, targets, notes }, null, 2);
+  const json = JSON.stringify({ startedAt, machine, options: opts, proxy: proxyDesc, results, allRounds: opts.rounds > 1 ? allRounds : undefined, rows, targets, targetsOverRounds: overRounds, notes }, null, 2);
   for (const [file, body] of [
     [`${base}.md`, mdDoc],
     [`${base}.json`, json],

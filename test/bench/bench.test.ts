@@ -1,4 +1,4 @@
-import { abSummary, buildRows, evaluateTargets, renderAb, renderText, roundOrder, selectCases, withBaselineTwins, type CaseResult } from "../../bench/report";
+import { abSummary, buildRows, evaluateTargets, renderAb, renderRoundsTargets, renderText, roundOrder, selectCases, targetsOverRounds, withBaselineTwins, type CaseResult } from "../../bench/report";
 import { spawn } from "node:child_process";
 import { processCpu } from "../../bench/procs";
 import { parseWrkOutput, type WrkResult } from "../../bench/wrk";
@@ -79,6 +79,20 @@ describe("bench: targets", () => {
     // 12,000 ms / 120,000 requests = 100 ms per 1k; nginx 3,500 / 70,000 = 50: 2.00 x, at the bound.
     expect(t["mirror, fast shadow: proxy CPU per request <= 2 x nginx worker's"]).toMatchObject({ status: "PASS", measured: expect.stringMatching(/^2\.00 x \(100 vs 50 CPU ms/) });
     expect(t["p50 added over direct < 1 ms without mirroring"]).toMatchObject({ status: "PASS", measured: expect.stringMatching(/^\+0\.50 ms/) });
+  });
+
+  it("--rounds: each round's targets from its own cases, the verdict by majority", () => {
+    // Round 2's nginx-fast was disturbed (slow), so its ratio passes; rounds 1 and 3 fail.
+    const round = (r: number, nginxFastRps: number) => all.map((c) => ({ ...c, round: r, ...(c.id === "nginx-fast" ? { wrk: wrk(nginxFastRps, 4, 15) } : {}) }));
+    const t = targetsOverRounds([...round(1, 11000), ...round(2, 7000), ...round(3, 10500)], 3);
+    const fast = t.find((x) => x.name === "mirror, fast shadow: req/s >= 1.2 x nginx-fast")!;
+    expect(fast.perRound.map((r) => r.status)).toEqual(["FAIL", "PASS", "FAIL"]);
+    expect(fast.perRound.map((r) => r.measured.slice(0, 6))).toEqual(["1.09 x", "1.71 x", "1.14 x"]);
+    expect(fast.status).toBe("FAIL");
+    expect(t.find((x) => x.name === "200 ms shadow: req/s >= 0.9 x proxy-off")!.status).toBe("PASS");
+    const md = renderRoundsTargets(t);
+    expect(md.split("\n")[0]).toBe("| status | target | round 1 | round 2 | round 3 |");
+    expect(md).toContain("| FAIL | mirror, fast shadow: req/s >= 1.2 x nginx-fast | FAIL 1.09 x");
   });
 
   it("reports --workers cases apart: their memory per process, not in the RSS target", () => {
