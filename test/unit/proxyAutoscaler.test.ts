@@ -44,9 +44,9 @@ describe("mirror-proxy autoscaling (mesh: proxy)", () => {
 
   test("the proxy container's requests and limits come from the bench figures", () => {
     const [container] = named(run, T.deployment, "mirror-proxy").inputs.spec.template.spec.containers;
-    // 194 CPU ms per 1,000 requests x 1,000 req/s = 194m used, / 70 % = 277m -> 280m;
-    // memory: 102 MiB peak RSS -> 112Mi, + 64Mi head room.
-    expect(container.resources).toEqual({ requests: { cpu: "280m", memory: "112Mi" }, limits: { cpu: "1000m", memory: "176Mi" } });
+    // 115 CPU ms per 1,000 requests x 1,000 req/s = 115m used, / 70 % = 164m -> 170m;
+    // memory: 127 MiB peak RSS -> 128Mi, + 64Mi head room.
+    expect(container.resources).toEqual({ requests: { cpu: "170m", memory: "128Mi" }, limits: { cpu: "1000m", memory: "192Mi" } });
     expect(container.args).toEqual(["--config", "/etc/mirror-proxy/routing.yaml"]);
   });
 });
@@ -75,9 +75,9 @@ describe("proxy scaling settings", () => {
     expect(resolveProxyScaling({ minReplicas: 4, maxReplicas: 3 }, "traffic-mirroring:proxyScaling").problems).toEqual([
       "traffic-mirroring:proxyScaling.maxReplicas = 3: expected at least minReplicas (4)",
     ]);
-    const [tooFast] = resolveProxyScaling({ targetRequestsPerSecond: 5000 }, "p").problems;
-    expect(tooFast).toMatch(/^p\.targetRequestsPerSecond = 5000: needs a \d+m CPU request at 70 % .* more than 1 worker\(s\) can use \(1000m\); expected at most \d+, or more workers$/);
-    expect(resolveProxyScaling({ targetRequestsPerSecond: 5000, workers: 3 }, "p").problems).toEqual([]);
+    const [tooFast] = resolveProxyScaling({ targetRequestsPerSecond: 10000 }, "p").problems;
+    expect(tooFast).toMatch(/^p\.targetRequestsPerSecond = 10000: needs a \d+m CPU request at 70 % .* more than 1 worker\(s\) can use \(1000m\); expected at most \d+, or more workers$/);
+    expect(resolveProxyScaling({ targetRequestsPerSecond: 10000, workers: 3 }, "p").problems).toEqual([]);
     expect(resolveProxyScaling(undefined, "p")).toEqual({ scaling: PROXY_SCALING_DEFAULTS, problems: [] });
   });
 });
@@ -117,8 +117,8 @@ describe("proxyScaling from the stack config (the program under mocks)", () => {
     expect(deployment.spec.replicas).toBe(3);
     const [container] = deployment.spec.template.spec.containers;
     expect(container.args.slice(-2)).toEqual(["--workers", "2"]);
-    // 194 ms/1k x 2,000 req/s = 388m used, / 60 % = 647 -> 650m; 2 x 102 + 71 = 275 -> 288Mi.
-    expect(container.resources).toEqual({ requests: { cpu: "650m", memory: "288Mi" }, limits: { cpu: "2000m", memory: "352Mi" } });
+    // 115 ms/1k x 2,000 req/s = 230m used, / 60 % = 383 -> 390m; 2 x 127 + 71 = 325 -> 336Mi.
+    expect(container.resources).toEqual({ requests: { cpu: "390m", memory: "336Mi" }, limits: { cpu: "2000m", memory: "400Mi" } });
     expect(validateObject(deployment)).toBe(true);
   });
 
