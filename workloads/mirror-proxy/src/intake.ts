@@ -104,50 +104,50 @@ type HttpSocket = net.Socket & { _paused?: boolean; [kState]?: ConnState };
 const kState = Symbol("mirror-proxy intake");
 
 interface ConnState {
-  busy: boolean;
-  /** Pipelined requests parsed while another was being served, served in order. */
-  queue: [http.IncomingMessage, http.ServerResponse][];
+  /** Pipelined requests parsed on this connection and waiting for an earlier answer. */
+  waiting: number;
   held: boolean;
   /** The `resume` guard of hold() is installed (once per connection). */
   guarded: boolean;
 }
 
 /**
- * Wraps a request handler so that each connection has one request in flight: a pipelined
- * request waits until the answer before it has been written (`close` of its response), and
- * once `maxPipelined` wait, the connection's reading stops (no more requests parsed) until
- * the queue drains. Node parses a whole read (up to 64 KiB) at once, so the queue can hold
- * one read's worth of requests beyond the limit, and no more.
+ * Wraps a request handler so that each connection has one request in flight. Node already
+ * writes answers in order: a pipelined request's response gets the connection (its `socket`
+ * event) only once the answer before it has been written, so the handler runs then, not when
+ * the request is parsed. A request that is not pipelined has the connection at once and
+ * costs nothing here (no listener, no state). Once `maxPipelined` wait, the connection's
+ * reading stops (no more requests parsed) until half of them were served. Node parses a
+ * whole read (up to 64 KiB) at once, so one read's worth of requests beyond the limit may
+ * wait, and no more.
  */
 export function oneAtATime(serve: (req: http.IncomingMessage, res: http.ServerResponse) => void, maxPipelined: () => number, limitHit: LimitHit, waiting: Waiting) {
-  const start = (s: HttpSocket, c: ConnState, req: http.IncomingMessage, res: http.ServerResponse): void => {
-    c.busy = true;
-    res.once("close", () => {
-      c.busy = false;
-      // The client went away: the requests still waiting are not served (none was started).
-      if (s.destroyed) {
-        waiting.dec(c.queue.length);
-        c.queue.length = 0;
-        return;
-      }
-      const next = c.queue.shift();
-      if (next !== undefined) waiting.dec();
-      if (c.held && c.queue.length <= maxPipelined() >> 1) release(s, c);
-      if (next !== undefined) start(s, c, next[0], next[1]);
-    });
-    serve(req, res);
-  };
   return (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    if (res.socket !== null) return serve(req, res);
     const s = req.socket as HttpSocket;
     let c = s[kState];
-    if (c === undefined) s[kState] = c = { busy: false, queue: [], held: false, guarded: false };
-    if (!c.busy) return start(s, c, req, res);
-    c.queue.push([req, res]);
-    waiting.inc();
-    if (!c.held && c.queue.length >= maxPipelined()) {
-      limitHit("max_pipelined_requests");
-      hold(s, c);
+    if (c === undefined) {
+      const state: ConnState = (c = { waiting: 0, held: false, guarded: false });
+      s[kState] = state;
+      // The client went away: the requests still waiting are not served (none was started).
+      s.once("close", () => {
+        waiting.dec(state.waiting);
+        state.waiting = 0;
+      });
     }
+    const conn = c;
+    conn.waiting++;
+    waiting.inc();
+    if (!conn.held && conn.waiting >= maxPipelined()) {
+      limitHit("max_pipelined_requests");
+      hold(s, conn);
+    }
+    res.once("socket", () => {
+      conn.waiting--;
+      waiting.dec();
+      if (conn.held && conn.waiting <= maxPipelined() >> 1) release(s, conn);
+      serve(req, res);
+    });
   };
 }
 
