@@ -10,18 +10,18 @@ import { z } from "zod";
  * What one proxy process costs, from `npm run bench` (bench/README.md), mirroring 100 %
  * to a fast shadow (the costliest case without comparison) on 2 cores, wrk 50 connections.
  * Update these with a new bench run when the hot path changes. From `npm run bench --
- * --rounds 3` on 2026-12-01 (after issue 13's intake and issue 14's cuts): the median of the
- * three rounds.
+ * --rounds 3` on 2026-12-01 (after issue 13's intake, issue 14's cuts and --memory-saver-mode):
+ * the median of the three rounds.
  */
 export const PROXY_BENCH = {
-  /** CPU ms per 1,000 requests, proxy-fast (rounds: 147, 115, 114). */
-  cpuMsPer1kRequests: 115,
-  /** The same, comparing every answer (proxy-fast-compare; rounds: 190, 181, 142). */
-  compareCpuMsPer1kRequests: 181,
-  /** Peak RSS, MiB, one process mirroring (the highest of the proxy-* cases; rounds: 166.6, 127.0, 127.0). */
-  peakRssMiB: 127,
-  /** Peak RSS, MiB, one process comparing every answer (proxy-fast-compare; rounds: 160.1, 156.5, 145.0). */
-  comparePeakRssMiB: 157,
+  /** CPU ms per 1,000 requests, proxy-fast (rounds: 94, 99, 128). */
+  cpuMsPer1kRequests: 99,
+  /** The same, comparing every answer (proxy-fast-compare; rounds: 122, 130, 196). */
+  compareCpuMsPer1kRequests: 130,
+  /** Peak RSS, MiB, one process mirroring (the highest of the proxy-* cases; rounds: 119.7, 120.6, 117.0). */
+  peakRssMiB: 120,
+  /** Peak RSS, MiB, one process comparing every answer (proxy-fast-compare; rounds: 118.3, 119.4, 117.6). */
+  comparePeakRssMiB: 119,
   /** With --workers N: the primary process (it only holds the cluster and the admin port), MiB. */
   clusterPrimaryRssMiB: 71,
 } as const;

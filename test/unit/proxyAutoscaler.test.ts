@@ -44,9 +44,9 @@ describe("mirror-proxy autoscaling (mesh: proxy)", () => {
 
   test("the proxy container's requests and limits come from the bench figures", () => {
     const [container] = named(run, T.deployment, "mirror-proxy").inputs.spec.template.spec.containers;
-    // 115 CPU ms per 1,000 requests x 1,000 req/s = 115m used, / 70 % = 164m -> 170m;
-    // memory: 127 MiB peak RSS -> 128Mi, + 64Mi head room.
-    expect(container.resources).toEqual({ requests: { cpu: "170m", memory: "128Mi" }, limits: { cpu: "1000m", memory: "192Mi" } });
+    // 99 CPU ms per 1,000 requests x 1,000 req/s = 99m used, / 70 % = 141m -> 150m;
+    // memory: 120 MiB peak RSS -> 128Mi, + 64Mi head room.
+    expect(container.resources).toEqual({ requests: { cpu: "150m", memory: "128Mi" }, limits: { cpu: "1000m", memory: "192Mi" } });
     expect(container.args).toEqual(["--config", "/etc/mirror-proxy/routing.yaml"]);
   });
 });
@@ -117,8 +117,8 @@ describe("proxyScaling from the stack config (the program under mocks)", () => {
     expect(deployment.spec.replicas).toBe(3);
     const [container] = deployment.spec.template.spec.containers;
     expect(container.args.slice(-2)).toEqual(["--workers", "2"]);
-    // 115 ms/1k x 2,000 req/s = 230m used, / 60 % = 383 -> 390m; 2 x 127 + 71 = 325 -> 336Mi.
-    expect(container.resources).toEqual({ requests: { cpu: "390m", memory: "336Mi" }, limits: { cpu: "2000m", memory: "400Mi" } });
+    // 99 ms/1k x 2,000 req/s = 198m used, / 60 % = 330m; 2 x 120 + 71 = 311 -> 320Mi.
+    expect(container.resources).toEqual({ requests: { cpu: "330m", memory: "320Mi" }, limits: { cpu: "2000m", memory: "384Mi" } });
     expect(validateObject(deployment)).toBe(true);
   });
 
