@@ -117,7 +117,7 @@ describe("proxyScaling from the stack config (the program under mocks)", () => {
     expect(deployment.spec.replicas).toBe(3);
     const [container] = deployment.spec.template.spec.containers;
     expect(container.args.slice(-2)).toEqual(["--workers", "2"]);
-    // 99 ms/1k x 2,000 req/s = 198m used, / 60 % = 330m; 2 x 120 + 71 = 311 -> 320Mi.
+    // 99 ms/1k x 2,000 req/s = 198m used, / 60 % = 330m; 2 x 120 + 78 = 318 -> 320Mi.
     expect(container.resources).toEqual({ requests: { cpu: "330m", memory: "320Mi" }, limits: { cpu: "2000m", memory: "384Mi" } });
     expect(validateObject(deployment)).toBe(true);
   });
