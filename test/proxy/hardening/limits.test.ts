@@ -9,7 +9,7 @@ import http from "node:http";
 import net from "node:net";
 import type { MirrorProxy } from "../../../workloads/mirror-proxy/src/proxy.ts";
 import { configText, metric, request, startProxy, startUpstream, waitFor, type Upstream } from "../helpers.ts";
-import { raw, statuses } from "./raw.ts";
+import { nonReadingPipeliner, raw, statuses } from "./raw.ts";
 
 const ROUTE = `  hosts: ["*"]\n  http:\n    - route: [{ destination: { host: app, subset: v1 } }]\n`;
 const MIRRORED = `${ROUTE}      mirror: { host: app, subset: v2 }\n`;
@@ -58,10 +58,7 @@ describe("pipelining: one request at a time per connection, in order", () => {
   test("a client that pipelines 20 000 GETs and never reads holds one request at the primary, not thousands", async () => {
     const v1 = await upstream("v1");
     const p = await proxyWith("maxPipelinedRequests: 32", { "app/v1": v1.url });
-    const s = net.connect(p.port, "127.0.0.1");
-    await new Promise((r) => s.once("connect", r));
-    s.pause();
-    s.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(20000));
+    const s = await nonReadingPipeliner(p.port, 20000);
     await sleep(1500);
     const served = v1.arrived;
     s.destroy();
@@ -78,10 +75,7 @@ describe("pipelining: one request at a time per connection, in order", () => {
     // Answers after 2 ms, so that the queue fills while the socket's write buffer has room.
     const v1 = await upstream("v1", (_req, res) => void setTimeout(() => res.end("ok\n"), 2));
     const p = await proxyWith("maxPipelinedRequests: 32", { "app/v1": v1.url });
-    const s = net.connect(p.port, "127.0.0.1");
-    await new Promise((r) => s.once("connect", r));
-    s.pause();
-    s.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(20000));
+    const s = await nonReadingPipeliner(p.port, 20000);
     await sleep(1500);
     // Node parses a whole read (64 KiB = 2 340 of these 28-byte requests) at once; every answer
     // written used to resume reading behind the hold: 17 837 requests parsed and waiting.

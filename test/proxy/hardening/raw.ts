@@ -32,6 +32,15 @@ export function raw(port: number, data: string | Buffer, waitMs = 3000): Promise
   });
 }
 
+/** A client that writes `count` pipelined GETs in one write and never reads the answers (destroy it when done). */
+export async function nonReadingPipeliner(port: number, count: number): Promise<net.Socket> {
+  const s = net.connect(port, "127.0.0.1");
+  await new Promise((r) => s.once("connect", r));
+  s.pause();
+  s.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(count));
+  return s;
+}
+
 /** Status codes of the answers in a raw reply, in order. */
 export function statuses(text: string): number[] {
   return [...text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
