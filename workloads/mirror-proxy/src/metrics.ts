@@ -21,6 +21,19 @@ function classIndex(status: number): number {
   return Math.min(5, Math.max(1, Math.floor(status / 100)));
 }
 
+/**
+ * The child of `counter` for (upstream, reason): per upstream one child per reason, made on
+ * the reason's first use, so an event on the hot path (a copy dropped while a shadow is down
+ * or saturated) builds no key string.
+ */
+function perReason<R extends string>(counter: { labels(...values: string[]): CounterChild }): (upstream: string, reason: R) => CounterChild {
+  const byUpstream = cached((): Partial<Record<R, CounterChild>> => ({}));
+  return (u, reason) => {
+    const byReason = byUpstream(u);
+    return (byReason[reason] ??= counter.labels(u, reason));
+  };
+}
+
 function cached<T>(make: (key: string) => T): (key: string) => T {
   const m = new Map<string, T>();
   return (key) => {
@@ -127,12 +140,10 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
 
   const byRoute = cached((route) => CLASSES.map((c) => requests.labels(route, c)));
   const latency = cached((u) => upstreamDuration.labels(u));
-  const upErr = cached((k) => upstreamErrors.labels(...(k.split("\0") as [string, string])));
+  const upErr = perReason<UpstreamErrorReason>(upstreamErrors);
   const sentC = cached((u) => sent.labels(u));
-  // Per upstream, one child per reason, made on the reason's first use (a dropped copy is on the
-  // hot path when a shadow is down or saturated: no key string per call).
-  const dropC = cached((): Partial<Record<DropReason, CounterChild>> => ({}));
-  const failC = cached((): Partial<Record<FailReason, CounterChild>> => ({}));
+  const dropC = perReason<DropReason>(dropped);
+  const failC = perReason<FailReason>(failed);
   const shadowC = cached((u) => CLASSES.map((c) => shadowResponses.labels(u, c)));
   const shadowL = cached((u) => shadowDuration.labels(u));
   // Every series of a route is created at 0 (inc(0), zero()), so rates and ratios exist before the first event.
@@ -154,17 +165,11 @@ export function createMetrics(gauges: { primaryInFlight: () => number; shadowInF
     registry,
     request: (route, status) => byRoute(route)[classIndex(status)].inc(),
     upstreamLatency: (u, s) => latency(u).observe(s),
-    upstreamError: (u, reason) => upErr(`${u}\0${reason}`).inc(),
+    upstreamError: (u, reason) => upErr(u, reason).inc(),
     clientAbort: () => clientAborts.inc(),
     copySent: (u) => sentC(u).inc(),
-    copyDropped: (u, reason) => {
-      const byReason = dropC(u);
-      (byReason[reason] ??= dropped.labels(u, reason)).inc();
-    },
-    copyFailed: (u, reason) => {
-      const byReason = failC(u);
-      (byReason[reason] ??= failed.labels(u, reason)).inc();
-    },
+    copyDropped: (u, reason) => dropC(u, reason).inc(),
+    copyFailed: (u, reason) => failC(u, reason).inc(),
     shadowResponse: (u, status, s) => {
       shadowC(u)[classIndex(status)].inc();
       shadowL(u).observe(s);

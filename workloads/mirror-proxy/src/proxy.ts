@@ -434,12 +434,18 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
   const poolOf = new WeakMap<Upstream, ShadowPool<CopyCtx>>();
   const poolFor = (u: Upstream): ShadowPool<CopyCtx> =>
     perOrigin(pools, poolOf, u, () => {
-      const pool = new ShadowPool<CopyCtx>(u.hostname, u.port, onSettle, routing.settings.maxShadowInFlight, routing.settings.shadowTimeoutMs);
-      pool.maxDiscardBytes = limits.maxShadowAnswerBytes;
-      pool.maxCutsPerSecond = limits.maxShadowAnswerCutsPerSecond;
+      const pool = new ShadowPool<CopyCtx>(u.hostname, u.port, onSettle);
+      configurePool(pool);
       pool.onDiscardCut = () => limitHit("max_shadow_answer_bytes");
       return pool;
     });
+  /** The settings a pool takes from the routing and the limits, when created and on every reload. */
+  function configurePool(pool: ShadowPool<CopyCtx>): void {
+    pool.maxConns = routing.settings.maxShadowInFlight;
+    pool.timeoutMs = routing.settings.shadowTimeoutMs;
+    pool.maxDiscardBytes = limits.maxShadowAnswerBytes;
+    pool.maxCutsPerSecond = limits.maxShadowAnswerCutsPerSecond;
+  }
 
   function sendCopy(up: Upstream, r: ShadowRequest, leg: Leg | undefined): void {
     const settings = r.settings;
@@ -452,7 +458,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
       pool.probing = true;
     }
-    if (pool.maxCutsPerSecond > 0 && pool.cutBudgetSpent(Date.now())) {
+    if (pool.cutBudgetSpent(Date.now())) {
       // This second's budget of over-long answers is spent: a copy now would cost a connection.
       if (pool.probing) pool.probing = false;
       leg?.dropped("shadow_failed", true);
@@ -1060,12 +1066,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       server.maxConnections = limits.maxConnections;
       server.keepAliveTimeout = limits.keepAliveTimeoutMs;
       server.headersTimeout = limits.headersTimeoutMs;
-      for (const pool of pools.values()) {
-        pool.maxConns = routing.settings.maxShadowInFlight;
-        pool.timeoutMs = routing.settings.shadowTimeoutMs;
-        pool.maxDiscardBytes = limits.maxShadowAnswerBytes;
-        pool.maxCutsPerSecond = limits.maxShadowAnswerCutsPerSecond;
-      }
+      for (const pool of pools.values()) configurePool(pool);
       // Same compare block: keep the learned noise and the report. Changed: start afresh
       // (comparisons in flight finish on the old one, which is then dropped).
       // (Route selection depends on the route id and `routes` only, so a kept runtime holds for the new routes.)
