@@ -6,6 +6,10 @@
  * the Pulumi program's tests can feed it rendered ConfigMap YAML. It either returns the
  * typed config or throws a `ConfigError` listing every problem as
  * `<Kind/name>: <field path>: <problem> (got <value>)`.
+ *
+ * The serving process never loads this module (nor yaml and zod: ~7 MB of heap): main.ts runs
+ * it in a child process (configChecker.ts) and keeps only the plain result; what the proxy
+ * needs at run time is proxyConfig.ts's.
  */
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
@@ -14,10 +18,12 @@ import { validateCopyHeaders, type CopyHeadersSettings } from "./copyHeaders.ts"
 import { ACCEPTED_WITHOUT_EFFECT, DestinationRuleDoc, ISTIO_API_VERSIONS, Metadata, UNSUPPORTED_ISTIO_FIELDS, VirtualServiceDoc, type Destination, type StringMatch } from "./istio.ts";
 import { destinationPolicy, findDestinationRule, grpcCode as grpcCodeOf, isPseudoHeader, routeId, sidecarOnly, type IstioDestinationRule, type IstioVirtualService } from "./model.ts";
 import { checkRe2Regex, nonNegativeInt, parseDuration, positiveInt, str } from "./syntax.ts";
+import { ConfigError, resolveUpstreamKey, shortName, type ConfigProblem } from "./proxyConfig.ts";
 
 import { checkHttpRoute, compareView, GATEWAY_API_VERSIONS, parseHttpRouteDoc, UNSUPPORTED_GATEWAY_FIELDS, type GatewayHttpRoute } from "./httpRoute.ts";
 
 export { routeId };
+export { ConfigError, DEFAULT_LIMITS, formatProblem, limitsOf, resolveUpstreamKey, shortName, type ConfigProblem } from "./proxyConfig.ts";
 export type { Destination, StringMatch };
 
 // ---------------------------------------------------------------- schemas
@@ -58,24 +64,6 @@ const LimitsSchema = z.strictObject({
   maxMirrorBufferBytes: nonNegativeInt().optional(),
 });
 export type Limits = Required<z.infer<typeof LimitsSchema>>;
-
-export const DEFAULT_LIMITS: Limits = {
-  headersTimeoutMs: 10000,
-  bodyIdleTimeoutMs: 30000,
-  keepAliveTimeoutMs: 65000,
-  maxConnections: 2048,
-  maxPipelinedRequests: 32,
-  primaryConnectTimeoutMs: 10000,
-  maxRequestHeaderBytes: 61440,
-  maxShadowAnswerBytes: 65536,
-  maxShadowAnswerCutsPerSecond: 100,
-  maxMirrorBufferBytes: 16 * 1024 * 1024,
-};
-
-/** `spec.limits` with the defaults filled in. */
-export function limitsOf(settings: MirrorProxySettings): Limits {
-  return { ...DEFAULT_LIMITS, ...settings.limits };
-}
 
 /** Istio's meshConfig `pathNormalization.normalization` (path-normalize.ts); default BASE, as Istio's. */
 export const PATH_NORMALIZATIONS = ["NONE", "BASE", "MERGE_SLASHES", "DECODE_AND_MERGE_SLASHES"] as const;
@@ -142,54 +130,6 @@ export interface MirrorProxyConfig {
   proxy: MirrorProxySettings;
   /** One line each, for the log at load: documents and fields accepted but ignored or skipped, and why. */
   notes: string[];
-}
-
-export interface ConfigProblem {
-  document: string;
-  path: string;
-  problem: string;
-  value?: unknown;
-}
-
-export class ConfigError extends Error {
-  readonly problems: ConfigProblem[];
-  constructor(problems: ConfigProblem[]) {
-    super(`invalid mirror-proxy config:\n${problems.map(formatProblem).join("\n")}`);
-    this.name = "ConfigError";
-    this.problems = problems;
-  }
-}
-
-export function formatProblem(p: ConfigProblem): string {
-  const at = p.path ? `${p.document}: ${p.path}` : p.document;
-  return p.value === undefined ? `${at}: ${p.problem}` : `${at}: ${p.problem} (got ${showValue(p.value)})`;
-}
-
-function showValue(v: unknown): string {
-  const s = typeof v === "string" ? v : JSON.stringify(v);
-  if (s === undefined) return String(v);
-  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
-}
-
-// ---------------------------------------------------------------- upstream / subset lookup
-
-/** First DNS label: `movies.mirror-demo.svc.cluster.local` -> `movies`. */
-export function shortName(host: string): string {
-  const dot = host.indexOf(".");
-  return dot < 0 ? host : host.slice(0, dot);
-}
-
-/**
- * The upstreams key a destination resolves to: exact host first, then its short name
- * (first label), so `movies` and `movies.mirror-demo.svc.cluster.local` both find `movies/v1`.
- */
-export function resolveUpstreamKey(upstreams: Record<string, unknown>, dest: Destination): string | undefined {
-  const suffix = dest.subset ? `/${dest.subset}` : "";
-  const exact = dest.host + suffix;
-  if (Object.hasOwn(upstreams, exact)) return exact;
-  const short = shortName(dest.host) + suffix;
-  if (Object.hasOwn(upstreams, short)) return short;
-  return undefined;
 }
 
 // ---------------------------------------------------------------- parsing

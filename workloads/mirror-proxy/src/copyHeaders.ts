@@ -7,15 +7,11 @@
 import { z } from "zod";
 import { MIRROR_MARKER_HEADER } from "../../shared/mirror.ts";
 import { routeId, zodProblems, type ConfigProblem, type VirtualService } from "./config.ts";
+import type { CopyHeadersSettings } from "./copyShape.ts";
 import { str } from "./syntax.ts";
 
-/** One route's shaping, names lower-case: `set` replaces (or adds) a header, `remove` drops it. */
-export interface CopyShape {
-  set: Array<[name: string, value: string]>;
-  remove: string[];
-}
-/** Route name or id -> its shaping. */
-export type CopyHeadersSettings = Record<string, CopyShape>;
+// The shaping itself (no zod: the serving process runs it) is copyShape.ts's.
+export { copyShapeFor, shapeCopyHeaders, type CopyHeadersSettings, type CopyShape } from "./copyShape.ts";
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Header values on the wire: visible ASCII, space and tab; never CR, LF or NUL.
@@ -86,25 +82,4 @@ export function validateCopyHeaders(
     settings[route] = { set, remove };
   }
   return problems.length > 0 ? { settings: undefined, problems } : { settings, problems };
-}
-
-/** The shaping of a route's copies, by its id (`<VirtualService>/<name or index>`) or its name. */
-export function copyShapeFor(settings: CopyHeadersSettings | undefined, id: string): CopyShape | undefined {
-  if (settings === undefined) return undefined;
-  return settings[id] ?? settings[id.slice(id.indexOf("/") + 1)];
-}
-
-/**
- * A copy's forwarded headers (a flat rawHeaders list, Host first) shaped: removed and
- * replaced names dropped, the set ones appended. Built once per request, by the first copy.
- */
-export function shapeCopyHeaders(headers: readonly string[], shape: CopyShape): string[] {
-  const out = [headers[0], headers[1]];
-  for (let i = 2; i < headers.length; i += 2) {
-    const lower = headers[i].toLowerCase();
-    if (shape.remove.includes(lower) || shape.set.some(([name]) => name === lower)) continue;
-    out.push(headers[i], headers[i + 1]);
-  }
-  for (const [name, value] of shape.set) out.push(name, value);
-  return out;
 }

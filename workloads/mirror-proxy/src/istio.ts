@@ -306,27 +306,3 @@ export const DestinationRuleDoc = z.strictObject({
   }),
   status: z.unknown().optional(),
 });
-
-/**
- * Istio's merge (MergeSubsetTrafficPolicy): the port-level settings for `port` replace the
- * four fields of their policy wholesale (omitted ones fall back to defaults); then each field
- * the subset sets (all four when the subset has port-level settings for `port`) replaces the
- * destination-level one.
- */
-export function mergeTrafficPolicy(top: TrafficPolicy | undefined, subset: TrafficPolicy | undefined, port: number | undefined): PortPolicy | undefined {
-  const atPort = (p: TrafficPolicy | undefined): { policy: PortPolicy | undefined; portLevel: boolean } => {
-    if (!p) return { policy: undefined, portLevel: false };
-    const pl = port === undefined ? undefined : p.portLevelSettings?.find((s) => s.port.number === port);
-    if (pl) return { policy: { loadBalancer: pl.loadBalancer, connectionPool: pl.connectionPool, outlierDetection: pl.outlierDetection, tls: pl.tls }, portLevel: true };
-    return { policy: { loadBalancer: p.loadBalancer, connectionPool: p.connectionPool, outlierDetection: p.outlierDetection, tls: p.tls }, portLevel: false };
-  };
-  const base = atPort(top).policy;
-  const sub = atPort(subset);
-  if (!sub.policy) return base;
-  if (!base) return sub.policy;
-  const merged: PortPolicy = { ...base };
-  for (const k of ["loadBalancer", "connectionPool", "outlierDetection", "tls"] as const) {
-    if (sub.policy[k] !== undefined || sub.portLevel) (merged as Record<string, unknown>)[k] = sub.policy[k];
-  }
-  return merged;
-}

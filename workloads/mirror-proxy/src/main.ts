@@ -3,13 +3,16 @@
  *
  * Loads and validates the config (exit 1 naming every problem), serves, reloads on SIGHUP
  * or when the config file changes (a ConfigMap update swaps the `..data` symlink in the
- * file's directory), and drains on SIGTERM/SIGINT, exiting 0.
+ * file's directory), and drains on SIGTERM/SIGINT, exiting 0. The config is checked in a
+ * child process (configCheck.ts), so this one never loads yaml, zod or the schemas.
  */
 import cluster from "node:cluster";
 import { readFileSync, watch } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { ConfigError, parseMirrorProxyConfig, type MirrorProxyConfig } from "./config.ts";
+import type { MirrorProxyConfig } from "./config.ts";
+import { checkConfig, checkerBeside } from "./configCheck.ts";
+import { ConfigError } from "./proxyConfig.ts";
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_HOST, startMirrorProxy } from "./proxy.ts";
 
 function portArg(v: string): number {
@@ -47,12 +50,13 @@ async function main(): Promise<void> {
     .parse();
   const opts = program.opts<{ config: string; listen?: number; admin?: number; host: string; drainTimeout: number; workers: number }>();
   const file = resolve(opts.config);
+  const checker = checkerBeside(process.argv[1]);
 
   let currentText: string;
   let config: MirrorProxyConfig;
   try {
     currentText = readFileSync(file, "utf8");
-    config = parseMirrorProxyConfig(currentText);
+    config = await checkConfig(currentText, checker);
   } catch (e) {
     console.error(describe(e));
     process.exit(1);
@@ -77,22 +81,36 @@ async function main(): Promise<void> {
   if (worker) workers.serveWorker(proxy.metrics.registry);
 
   // The file text is compared first: an unchanged file (a watch event without a change) is
-  // not parsed again; SIGHUP always reloads. The proxy counts the reload's outcome.
-  const reload = (why: string) => {
-    let text: string | undefined;
-    let applied: boolean;
+  // not checked again; SIGHUP always reloads. Reloads run one at a time, in order, so the
+  // last file read is the one applied. The check's outcome reaches the proxy as a loader
+  // (one that throws for a rejected config), so that the proxy counts both outcomes.
+  let stopping = false;
+  let reloads = Promise.resolve();
+  const reloadOnce = async (why: string) => {
+    let text: string;
+    let checked: { config: MirrorProxyConfig } | { error: unknown };
     try {
-      applied = proxy.reload(() => {
-        text = readFileSync(file, "utf8");
-        return text === currentText && why !== "SIGHUP" ? undefined : parseMirrorProxyConfig(text);
+      text = readFileSync(file, "utf8");
+      if (text === currentText && why !== "SIGHUP") return;
+      checked = { config: await checkConfig(text, checker) };
+    } catch (error) {
+      checked = { error };
+    }
+    if (stopping) return;
+    try {
+      proxy.reload(() => {
+        if ("error" in checked) throw checked.error;
+        return checked.config;
       });
     } catch (e) {
       console.error(`mirror-proxy: reload (${why}) rejected, still serving the previous config:\n${describe(e)}`);
       return;
     }
-    if (!applied) return;
     currentText = text!;
     console.log(`mirror-proxy: config reloaded (${why})`);
+  };
+  const reload = (why: string) => {
+    reloads = reloads.then(() => reloadOnce(why));
   };
 
   process.on("SIGHUP", () => reload("SIGHUP"));
@@ -108,7 +126,6 @@ async function main(): Promise<void> {
   });
   watcher.on("error", (e) => console.error(`mirror-proxy: cannot watch ${dirname(file)}: ${e.message}`));
 
-  let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;

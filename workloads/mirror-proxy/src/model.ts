@@ -8,8 +8,7 @@
  * with a traffic policy (load balancing, connection pool, outlier detection, TLS).
  */
 import type { Destination, HTTPMatchRequest, HTTPRoute, IstioHeaders, PortPolicy, StringMatch, TrafficPolicy } from "./istio.ts";
-import { mergeTrafficPolicy } from "./istio.ts";
-import { parseDuration } from "./syntax.ts";
+import { parseDuration } from "./duration.ts";
 
 // ---------------------------------------------------------------- matching
 
@@ -299,6 +298,30 @@ export function backendPolicy(p: PortPolicy | undefined): BackendPolicy | undefi
 export function findDestinationRule<R extends { host: string }>(rules: readonly R[], host: string): R | undefined {
   const short = (h: string) => (h.includes(".") ? h.slice(0, h.indexOf(".")) : h);
   return rules.find((r) => r.host === host) ?? rules.find((r) => short(r.host) === short(host));
+}
+
+/**
+ * Istio's merge (MergeSubsetTrafficPolicy): the port-level settings for `port` replace the
+ * four fields of their policy wholesale (omitted ones fall back to defaults); then each field
+ * the subset sets (all four when the subset has port-level settings for `port`) replaces the
+ * destination-level one.
+ */
+export function mergeTrafficPolicy(top: TrafficPolicy | undefined, subset: TrafficPolicy | undefined, port: number | undefined): PortPolicy | undefined {
+  const atPort = (p: TrafficPolicy | undefined): { policy: PortPolicy | undefined; portLevel: boolean } => {
+    if (!p) return { policy: undefined, portLevel: false };
+    const pl = port === undefined ? undefined : p.portLevelSettings?.find((s) => s.port.number === port);
+    if (pl) return { policy: { loadBalancer: pl.loadBalancer, connectionPool: pl.connectionPool, outlierDetection: pl.outlierDetection, tls: pl.tls }, portLevel: true };
+    return { policy: { loadBalancer: p.loadBalancer, connectionPool: p.connectionPool, outlierDetection: p.outlierDetection, tls: p.tls }, portLevel: false };
+  };
+  const base = atPort(top).policy;
+  const sub = atPort(subset);
+  if (!sub.policy) return base;
+  if (!base) return sub.policy;
+  const merged: PortPolicy = { ...base };
+  for (const k of ["loadBalancer", "connectionPool", "outlierDetection", "tls"] as const) {
+    if (sub.policy[k] !== undefined || sub.portLevel) (merged as Record<string, unknown>)[k] = sub.policy[k];
+  }
+  return merged;
 }
 
 /** Which rule and merged policy a destination gets (Istio: top level, then subset, each at the destination's port). */

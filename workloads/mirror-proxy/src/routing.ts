@@ -4,16 +4,16 @@
  * comparisons, and a feature a route does not use costs nothing. Pure: no I/O.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { resolveUpstreamKey, type MirrorProxyConfig, type MirrorProxySettings } from "./config.ts";
+import type { MirrorProxyConfig, MirrorProxySettings } from "./config.ts";
+import { resolveUpstreamKey } from "./proxyConfig.ts";
 import { fromIstio, type Backend, type Cors, type HeaderOps, type HeaderPolicy, type Route, type RouteMatch, type RoutingModel, type ValueMatch } from "./model.ts";
 import { Cluster, newUpstream, type PolicyEvents, type Upstream } from "./policy.ts";
-import { re2Rewriter } from "./regex.ts";
-import { compileRe2 } from "./syntax.ts";
+import { compileRe2, re2Rewriter } from "./regex.ts";
 
 export { Cluster, newUpstream, type Upstream };
 /** An upstreams entry with its policy (policy.ts); the name the proxy used before clusters had policies. */
 export type UpstreamGroup = Cluster;
-import { fromGatewayApi, replacePrefixMatch } from "./httpRoute.ts";
+import { fromGatewayApi, replacePrefixMatch } from "./gatewayRouting.ts";
 
 /** What routing looks at in a request. `host` is lower-case with the port stripped. */
 export interface RequestInfo {

@@ -11,7 +11,9 @@
  * is released after the comparison ran, so at most `maxInFlight` comparisons hold answers.
  */
 import { isReadMethod } from "../../../shared/http-service.ts";
-import { resolveUpstreamKey, routeId, type MirrorProxyConfig } from "../config.ts";
+import type { MirrorProxyConfig } from "../config.ts";
+import { routeId } from "../model.ts";
+import { resolveUpstreamKey } from "../proxyConfig.ts";
 import { AnswerCapture } from "../shadow.ts";
 import { BodyCapture, declaredTooLarge, InFlightGate } from "./capture.ts";
 import { latencyDeltaSeconds } from "./compareStats.ts";
@@ -20,7 +22,8 @@ import { compileRedactor, type Redactor } from "./redact.ts";
 import { NoiseLearner, noiseLearningOptions, shouldSampleNoise } from "./noise.ts";
 import type { CompareRouteMetrics } from "../metrics.ts";
 import { CompareReport, type RequestSummary, type RouteTally, type SkipReason } from "./report.ts";
-import { compareOptionsFrom, compileRouteSelector, type CompareSettings } from "./settings.ts";
+import { compareOptionsFrom, compileRouteSelector } from "./selection.ts";
+import type { CompareSettings } from "./settings.ts";
 
 /** What a comparison reports besides the report itself (the Prometheus side). */
 export interface CompareHooks {

@@ -9,12 +9,15 @@
  */
 import { z } from "zod";
 import { routeId, zodProblems, type ConfigProblem, type VirtualService } from "../config.ts";
-import type { CompareOptions } from "./diff.ts";
 import { nonNegativeInt, positiveInt, str } from "../syntax.ts";
 import { checkJsonPath } from "./jsonPath.ts";
-import { DEFAULT_REDACT, RedactSchema } from "./redact.ts";
+import { DEFAULT_REDACT } from "./redact.ts";
+import { RedactSchema } from "./redactSchema.ts";
+import { ALL_ROUTES } from "./selection.ts";
 
-export const ALL_ROUTES = "*";
+// What the serving process runs with the settings (no zod there) is selection.ts's.
+export { ALL_ROUTES, compareOptionsFrom, compileRouteSelector } from "./selection.ts";
+
 // RFC 9110 token characters, lower-case only (Node hands header names over lower-cased).
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
@@ -90,16 +93,4 @@ export function checkCompareRoutes(settings: CompareSettings, virtualServices: r
     problems.push({ document, path: `${at}.routes[${i}]`, problem, value: name });
   });
   return problems;
-}
-
-/** A predicate over route ids (`<VirtualService>/<name or index>`, the metrics label). */
-export function compileRouteSelector(routes: readonly string[]): (routeId: string) => boolean {
-  if (routes.includes(ALL_ROUTES)) return () => true;
-  const wanted = new Set(routes);
-  return (routeId) => wanted.has(routeId) || wanted.has(routeId.slice(routeId.indexOf("/") + 1));
-}
-
-/** The diff options these settings ask for (compile them once with `compileCompareOptions`). */
-export function compareOptionsFrom(settings: CompareSettings): CompareOptions {
-  return { headers: settings.headers, ignoreHeaders: settings.ignoreHeaders, ignorePaths: settings.ignorePaths };
 }
