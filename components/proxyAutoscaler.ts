@@ -28,6 +28,19 @@ export const PROXY_BENCH = {
 
 /** Head room over the measured peak for the memory limit (bursts of copies in flight, bodies held for comparison). */
 const MEMORY_HEADROOM_MIB = 64;
+/**
+ * The config check's child process (workloads/mirror-proxy/src/configCheck.ts), beside one
+ * serving process while it checks a reload, MiB: its peak RSS, 69-70 MB for ~0.2 s
+ * (`/usr/bin/time` on configChecker.js with the image's node flags). In the limit: a reload
+ * during a burst must not push the pod over it.
+ */
+export const CONFIG_CHECK_RSS_MIB = 72;
+/**
+ * With --workers N each worker checks reloads in-process (not N children at once), so it
+ * holds the YAML parser and the schemas: what the serving process saved by the child, MiB
+ * (idle and peak RSS, 77 -> 69 and 101 -> 93 MB, when they left it).
+ */
+export const IN_PROCESS_CHECK_MIB = 8;
 /** One event loop does not use much more than one core. */
 const CPU_PER_WORKER_MILLI = 1000;
 
@@ -88,16 +101,18 @@ export function cpuRequestMilli(s: ProxyScaling, compare = false): number {
 /**
  * The proxy container's requests and limits. CPU: request from cpuRequestMilli, limit one
  * core per worker (a Node event loop is single-threaded; a lower limit would throttle it
- * in the middle of requests). Memory: request the measured peak (per worker, plus the
- * cluster's primary process), limit that plus head room.
+ * in the middle of requests). Memory: request the measured peak (per worker, each holding
+ * the config check, plus the cluster's primary process), limit that plus head room, plus the
+ * config check's child for one process.
  */
 export function proxyResources(s: ProxyScaling, compare: boolean): ProxyResources {
-  const perWorker = compare ? PROXY_BENCH.comparePeakRssMiB : PROXY_BENCH.peakRssMiB;
-  const memory = s.workers * perWorker + (s.workers > 1 ? PROXY_BENCH.clusterPrimaryRssMiB : 0);
+  const perProcess = compare ? PROXY_BENCH.comparePeakRssMiB : PROXY_BENCH.peakRssMiB;
+  const memory = s.workers > 1 ? s.workers * (perProcess + IN_PROCESS_CHECK_MIB) + PROXY_BENCH.clusterPrimaryRssMiB : perProcess;
   const mem = Math.ceil(memory / 16) * 16;
+  const limit = mem + MEMORY_HEADROOM_MIB + (s.workers > 1 ? 0 : CONFIG_CHECK_RSS_MIB);
   return {
     requests: { cpu: `${cpuRequestMilli(s, compare)}m`, memory: `${mem}Mi` },
-    limits: { cpu: `${s.workers * CPU_PER_WORKER_MILLI}m`, memory: `${mem + MEMORY_HEADROOM_MIB}Mi` },
+    limits: { cpu: `${s.workers * CPU_PER_WORKER_MILLI}m`, memory: `${limit}Mi` },
   };
 }
 

@@ -1,7 +1,7 @@
 // The proxy scales out with Kubernetes: a CPU-based HorizontalPodAutoscaler for the
 // mirror-proxy Deployment, requests/limits sized from the bench's CPU per request and
 // peak RSS, and a PodDisruptionBudget consistent with the HPA's minimum.
-import { cpuRequestMilli, parseProxyScalingConfig, PROXY_BENCH, PROXY_SCALING_DEFAULTS, proxyResources, proxyScalingSchema, resolveProxyScaling } from "../../components/proxyAutoscaler";
+import { cpuRequestMilli, IN_PROCESS_CHECK_MIB, parseProxyScalingConfig, PROXY_BENCH, PROXY_SCALING_DEFAULTS, proxyResources, proxyScalingSchema, resolveProxyScaling } from "../../components/proxyAutoscaler";
 import { validateObject } from "../support/schemas";
 import { named, ProgramRun, runProgram, T, useMockedMachine } from "../support/pulumiProgram";
 
@@ -61,7 +61,8 @@ describe("proxy scaling settings", () => {
   test("more workers: a core and a measured process's memory each, plus the cluster's primary", () => {
     const r = proxyResources({ ...PROXY_SCALING_DEFAULTS, workers: 2, targetRequestsPerSecond: 3000 }, false);
     expect(r.limits.cpu).toBe("2000m");
-    const mem = Math.ceil((2 * PROXY_BENCH.peakRssMiB + PROXY_BENCH.clusterPrimaryRssMiB) / 16) * 16;
+    // Each worker checks reloads in-process (IN_PROCESS_CHECK_MIB); no checker child beside them.
+    const mem = Math.ceil((2 * (PROXY_BENCH.peakRssMiB + IN_PROCESS_CHECK_MIB) + PROXY_BENCH.clusterPrimaryRssMiB) / 16) * 16;
     expect(r.requests.memory).toBe(`${mem}Mi`);
     expect(r.limits.memory).toBe(`${mem + 64}Mi`);
   });

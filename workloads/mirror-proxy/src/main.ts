@@ -50,13 +50,22 @@ async function main(): Promise<void> {
     .parse();
   const opts = program.opts<{ config: string; listen?: number; admin?: number; host: string; drainTimeout: number; workers: number }>();
   const file = resolve(opts.config);
-  const checker = checkerBeside(process.argv[1]);
+  // The check runs in a child process (configCheck.ts), so this one never holds the schemas;
+  // also in the primary of --workers N. Its workers check in-process: N children at once, at
+  // start and on every reload, would take ~70 MB each at the same moment.
+  let check: (text: string) => Promise<MirrorProxyConfig>;
+  if (cluster.isWorker) {
+    check = async (text) => (await import("./config.ts")).parseMirrorProxyConfig(text);
+  } else {
+    const checker = checkerBeside(process.argv[1]);
+    check = (text) => checkConfig(text, checker);
+  }
 
   let currentText: string;
   let config: MirrorProxyConfig;
   try {
     currentText = readFileSync(file, "utf8");
-    config = await checkConfig(currentText, checker);
+    config = await check(currentText);
   } catch (e) {
     console.error(describe(e));
     process.exit(1);
@@ -92,7 +101,7 @@ async function main(): Promise<void> {
     try {
       text = readFileSync(file, "utf8");
       if (text === currentText && why !== "SIGHUP") return;
-      checked = { config: await checkConfig(text, checker) };
+      checked = { config: await check(text) };
     } catch (error) {
       checked = { error };
     }
