@@ -17,9 +17,9 @@ export const CONFIG_CHECKSUM_ANNOTATION = "traffic-mirroring/config-checksum";
  * ENTRYPOINT, and node's docker-entrypoint.sh runs an argument list starting with `-` as
  * `node <args>` (`node: bad option: --config`). `command` replaces the ENTRYPOINT, so the pod
  * runs exactly this, whatever the base image's entrypoint does. A unit test holds it equal
- * to the Dockerfile's CMD (--max-semi-space-size=2 --memory-saver-mode --no-maglev: see the Dockerfile).
+ * to the Dockerfile's CMD (--max-semi-space-size=2 --memory-saver-mode --no-concurrent-recompilation: see the Dockerfile).
  */
-export const PROXY_COMMAND = ["node", "--max-semi-space-size=2", "--memory-saver-mode", "--no-maglev", "/app/mirror-proxy/src/main.js"];
+export const PROXY_COMMAND = ["node", "--max-semi-space-size=2", "--memory-saver-mode", "--no-concurrent-recompilation", "/app/mirror-proxy/src/main.js"];
 export const PROXY_ARGS = ["--config", `${PROXY_CONFIG_DIR}/${PROXY_CONFIG_FILE}`];
 
 export interface MirrorProxyArgs {

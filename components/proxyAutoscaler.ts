@@ -10,18 +10,18 @@ import { z } from "zod";
  * What one proxy process costs, from `npm run bench` (bench/README.md), mirroring 100 %
  * to a fast shadow (the costliest case without comparison) on 2 cores, wrk 50 connections.
  * Update these with a new bench run when the hot path changes. From `npm run bench --
- * --rounds 3` on 2026-12-01 at 15:18 UTC (the config checked in a child process, node
- * --no-maglev): the median of the three rounds, rounded up.
+ * --rounds 3` on 2026-12-01 at 15:33 UTC (the config checked in a child process, node
+ * --no-concurrent-recompilation): the median of the three rounds, rounded up.
  */
 export const PROXY_BENCH = {
-  /** CPU ms per 1,000 requests, proxy-fast (rounds: 97, 111, 106). */
-  cpuMsPer1kRequests: 106,
-  /** The same, comparing every answer (proxy-fast-compare; rounds: 144, 147, 146). */
-  compareCpuMsPer1kRequests: 146,
-  /** Peak RSS, MiB, one process mirroring (the highest of the proxy-* cases; rounds: 98.9, 98.3, 97.3). */
-  peakRssMiB: 99,
-  /** Peak RSS, MiB, one process comparing every answer (proxy-fast-compare; rounds: 100.2, 101.1, 101.1). */
-  comparePeakRssMiB: 102,
+  /** CPU ms per 1,000 requests, proxy-fast (rounds: 93, 98, 107). */
+  cpuMsPer1kRequests: 98,
+  /** The same, comparing every answer (proxy-fast-compare; rounds: 136, 141, 138). */
+  compareCpuMsPer1kRequests: 138,
+  /** Peak RSS, MiB, one process mirroring (the highest of the proxy-* cases; rounds: 96.7, 96.5, 96.3). */
+  peakRssMiB: 97,
+  /** Peak RSS, MiB, one process comparing every answer (proxy-fast-compare; rounds: 98.2, 97.5, 97.7). */
+  comparePeakRssMiB: 98,
   /** With --workers N: the primary process (it only holds the cluster and the admin port), MiB (npm run bench -- --workers 2 --rounds 3: 77.9, 78.3, ...). */
   clusterPrimaryRssMiB: 78,
 } as const;

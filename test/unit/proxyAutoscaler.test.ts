@@ -44,9 +44,9 @@ describe("mirror-proxy autoscaling (mesh: proxy)", () => {
 
   test("the proxy container's requests and limits come from the bench figures", () => {
     const [container] = named(run, T.deployment, "mirror-proxy").inputs.spec.template.spec.containers;
-    // 106 CPU ms per 1,000 requests x 1,000 req/s = 106m used, / 70 % = 151m -> 160m;
-    // memory: 99 MiB peak RSS -> 112Mi, + 64Mi head room + 72Mi for the config check's child.
-    expect(container.resources).toEqual({ requests: { cpu: "160m", memory: "112Mi" }, limits: { cpu: "1000m", memory: "248Mi" } });
+    // 98 CPU ms per 1,000 requests x 1,000 req/s = 98m used, / 70 % = 140m;
+    // memory: 97 MiB peak RSS -> 112Mi, + 64Mi head room + 72Mi for the config check's child.
+    expect(container.resources).toEqual({ requests: { cpu: "140m", memory: "112Mi" }, limits: { cpu: "1000m", memory: "248Mi" } });
     expect(container.args).toEqual(["--config", "/etc/mirror-proxy/routing.yaml"]);
   });
 });
@@ -118,8 +118,8 @@ describe("proxyScaling from the stack config (the program under mocks)", () => {
     expect(deployment.spec.replicas).toBe(3);
     const [container] = deployment.spec.template.spec.containers;
     expect(container.args.slice(-2)).toEqual(["--workers", "2"]);
-    // 106 ms/1k x 2,000 req/s = 212m used, / 60 % = 353m -> 360m; 2 x (99 + 8 for the in-process check) + 78 = 292 -> 304Mi.
-    expect(container.resources).toEqual({ requests: { cpu: "360m", memory: "304Mi" }, limits: { cpu: "2000m", memory: "368Mi" } });
+    // 98 ms/1k x 2,000 req/s = 196m used, / 60 % = 327m -> 330m; 2 x (97 + 8 for the in-process check) + 78 = 288Mi.
+    expect(container.resources).toEqual({ requests: { cpu: "330m", memory: "288Mi" }, limits: { cpu: "2000m", memory: "352Mi" } });
     expect(validateObject(deployment)).toBe(true);
   });
 

@@ -60,7 +60,7 @@ describe("mesh: proxy", () => {
     expect(pod.metadata.annotations["traffic-mirroring/config-checksum"]).toMatch(/^[0-9a-f]{16}$/);
     const [container] = pod.spec.containers;
     // command set too: `args` alone keeps the image's ENTRYPOINT (see the next test).
-    expect(container.command).toEqual(["node", "--max-semi-space-size=2", "--memory-saver-mode", "--no-maglev", "/app/mirror-proxy/src/main.js"]);
+    expect(container.command).toEqual(["node", "--max-semi-space-size=2", "--memory-saver-mode", "--no-concurrent-recompilation", "/app/mirror-proxy/src/main.js"]);
     expect(container.args).toEqual(["--config", "/etc/mirror-proxy/routing.yaml"]);
     expect(container.ports).toEqual([
       { name: "http", containerPort: 8080, protocol: "TCP" },
