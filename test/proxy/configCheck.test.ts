@@ -6,10 +6,10 @@
  * (heap) is measured by `npm run bench`.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { checkConfig, checkerBeside } from "../../workloads/mirror-proxy/src/configCheck.ts";
+import { checkConfig, checkerBeside, checkerFlags } from "../../workloads/mirror-proxy/src/configCheck.ts";
 import { ConfigError } from "../../workloads/mirror-proxy/src/proxyConfig.ts";
 import { configText, startUpstream, waitFor, type Upstream } from "./helpers.ts";
 
@@ -99,4 +99,27 @@ test("a checker that is not there, or hangs, is an error naming it, not a hang o
   const hanging = join(dir, "hang.mjs");
   writeFileSync(hanging, "setInterval(() => {}, 1000);\n");
   await expect(checkConfig(text, hanging, 500)).rejects.toThrow(`config check (${hanging}) took over 500 ms`);
+});
+
+test("the checker keeps the V8 and module flags, not a debugger or profiler of the proxy's", () => {
+  expect(
+    checkerFlags(["--max-semi-space-size=2", "--cpu-prof", "--cpu-prof-dir", "/prof", "--cpu-prof-name=a.cpuprofile", "--inspect-brk=0", "--heap-prof", "--import", "hook.mjs", "--no-concurrent-recompilation", "--prof"]),
+  ).toEqual(["--max-semi-space-size=2", "--import", "hook.mjs", "--no-concurrent-recompilation"]);
+});
+
+test("a proxy run with --cpu-prof writes one profile, its own (the checker's would land beside it)", async () => {
+  const profiles = join(dir, "profiles");
+  mkdirSync(profiles);
+  writeFileSync(join(dir, "routing.yaml"), text);
+  const child = spawn(NODE, ["--cpu-prof", `--cpu-prof-dir=${profiles}`, MAIN, "--config", join(dir, "routing.yaml"), "--listen", "0", "--admin", "0", "--host", "127.0.0.1"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise((r) => child.once("exit", r));
+  await waitFor(() => /admin on http/.test(out), 15000, `startup (${out})`);
+  child.kill("SIGTERM");
+  await exited;
+  const written = readdirSync(profiles);
+  expect(written).toHaveLength(1);
+  expect(written[0]).toContain(`.${child.pid}.`); // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile
 });

@@ -27,14 +27,31 @@ export function checkerBeside(entry: string): string {
   return join(dirname(real), `configChecker${extname(real)}`);
 }
 
+// A debugger or profiler of this process must not follow it into the checker: a second
+// inspector on the same port (or one waiting for a debugger: --inspect-brk), a CPU or heap
+// profile written beside this one's. Flags that take their value as the next argument too.
+const NOT_INHERITED = /^--(inspect|debug|cpu-prof|heap-prof|prof$|diagnostic-dir)/;
+const VALUE_NEXT = new Set(["--cpu-prof-dir", "--cpu-prof-name", "--cpu-prof-interval", "--heap-prof-dir", "--heap-prof-name", "--heap-prof-interval", "--diagnostic-dir", "--inspect-port", "--debug-port"]);
+
+/** This process's node flags as the checker gets them: V8 and module flags kept, debuggers and profilers dropped. */
+export function checkerFlags(execArgv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i];
+    if (!NOT_INHERITED.test(a)) out.push(a);
+    else if (VALUE_NEXT.has(a)) i++;
+  }
+  return out;
+}
+
 /**
- * Checks `text` in a child running `checkerFile` with this process's node flags; resolves the
- * config, rejects with a ConfigError naming every problem, or an Error when the check itself
- * failed (the checker's stderr in the message).
+ * Checks `text` in a child running `checkerFile` with this process's node flags (checkerFlags);
+ * resolves the config, rejects with a ConfigError naming every problem, or an Error when the
+ * check itself failed (the checker's stderr in the message).
  */
 export function checkConfig(text: string, checkerFile: string, timeoutMs = CHECK_TIMEOUT_MS): Promise<MirrorProxyConfig> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, checkerFile], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...checkerFlags(process.execArgv), checkerFile], { stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
     let err = "";
     child.stdout.on("data", (c: Buffer) => out.push(c));
