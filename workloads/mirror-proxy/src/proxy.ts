@@ -459,7 +459,7 @@ export async function startMirrorProxy(config: MirrorProxyConfig, opts: StartOpt
       }
       pool.probing = true;
     }
-    if (pool.cutBudgetSpent(Date.now())) {
+    if (pool.cutBudgetSpent()) {
       // This second's budget of over-long answers is spent: a copy now would cost a connection.
       if (pool.probing) pool.probing = false;
       leg?.dropped("shadow_failed", true);

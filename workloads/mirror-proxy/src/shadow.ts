@@ -376,10 +376,13 @@ export class ShadowPool<C> {
     this.onDiscardCut?.();
   }
 
-  /** True while the cut budget is spent: the caller skips this origin's copies. */
-  cutBudgetSpent(now: number): boolean {
-    if (this.maxCutsPerSecond <= 0) return false;
-    this.refillCuts(now);
+  /**
+   * True while the cut budget is spent: the caller skips this origin's copies. Called for every
+   * copy: the clock is read only when the bucket may be empty (refilling only adds tokens).
+   */
+  cutBudgetSpent(): boolean {
+    if (this.maxCutsPerSecond <= 0 || this.cutTokens >= 1) return false;
+    this.refillCuts(Date.now());
     return this.cutTokens < 1;
   }
 
