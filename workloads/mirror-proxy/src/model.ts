@@ -9,6 +9,7 @@
  */
 import type { Destination, HTTPMatchRequest, HTTPRoute, IstioHeaders, PortPolicy, StringMatch, TrafficPolicy } from "./istio.ts";
 import { parseDuration } from "./duration.ts";
+import { shortName } from "./proxyConfig.ts";
 
 // ---------------------------------------------------------------- matching
 
@@ -296,8 +297,7 @@ export function backendPolicy(p: PortPolicy | undefined): BackendPolicy | undefi
 }
 
 export function findDestinationRule<R extends { host: string }>(rules: readonly R[], host: string): R | undefined {
-  const short = (h: string) => (h.includes(".") ? h.slice(0, h.indexOf(".")) : h);
-  return rules.find((r) => r.host === host) ?? rules.find((r) => short(r.host) === short(host));
+  return rules.find((r) => r.host === host) ?? rules.find((r) => shortName(r.host) === shortName(host));
 }
 
 /**

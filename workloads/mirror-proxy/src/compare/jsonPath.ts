@@ -120,7 +120,8 @@ export function normalizeIndices(path: string): string {
   return formatJsonPath(parseJsonPath(path).map((s) => (s.type === "index" ? { type: "any" } : s)));
 }
 
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** `s` as a literal inside a RegExp source. */
+export const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 // One step in canonical form: an index, a bare key or a quoted key.
 const ANY_STEP = String.raw`(?:\[\d+\]|\.[A-Za-z_$][A-Za-z0-9_$]*|\['(?:[^'\\]|\\.)*'\])`;
 

@@ -28,7 +28,7 @@
  */
 import { compileRe2, type Re2Matcher } from "../regex.ts";
 import { REDACTED, type CompareResult, type Difference } from "./diff.ts";
-import { appendIndex, appendKey, compilePathMatcher, parseJsonPath } from "./jsonPath.ts";
+import { appendIndex, appendKey, compilePathMatcher, escapeRegExp, parseJsonPath } from "./jsonPath.ts";
 import type { RedactSettings } from "./redactSchema.ts";
 import type { RequestSummary } from "./report.ts";
 
@@ -92,7 +92,6 @@ function decode(s: string, plusIsSpace = false): string {
   }
 }
 
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const WORD = /[^\s/?&=;:,."'()<>[\]{}|!]+/g;
 const END_OF_ASSIGNED = /[&;,\s"'<>]/;
 const END_OF_JSON_SCALAR = /[,}\]\s]/;

@@ -4,19 +4,12 @@
  */
 import { z } from "zod";
 import { checkRe2Regex } from "../regex.ts";
-import { str } from "../syntax.ts";
-import { checkJsonPath } from "./jsonPath.ts";
+import { jsonPathText, lowerCaseHeaderName, str } from "../syntax.ts";
 import { DEFAULT_REDACTED_HEADERS, DEFAULT_REDACTED_PATH_SEGMENTS, DEFAULT_REDACTED_QUERY_PARAMS } from "./redact.ts";
 
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 // A query parameter name as decoded: anything but upper case, `&`, `=`, `#` and white space.
 const QUERY_NAME = /^[^A-Z&=#\s]+$/;
 
-const jsonPath = () =>
-  str().superRefine((p, ctx) => {
-    const err = checkJsonPath(p);
-    if (err) ctx.addIssue({ code: "custom", message: `not a supported JSON path: ${err}` });
-  });
 const re2Pattern = () =>
   str().superRefine((p, ctx) => {
     const err = checkRe2Regex(p);
@@ -24,8 +17,8 @@ const re2Pattern = () =>
   });
 
 export const RedactSchema = z.strictObject({
-  headers: z.array(str().regex(HEADER_NAME, "must be a lower-case header name"), { error: "must be a list" }).default(DEFAULT_REDACTED_HEADERS),
-  paths: z.array(jsonPath(), { error: "must be a list" }).default([]),
+  headers: z.array(lowerCaseHeaderName(), { error: "must be a list" }).default(DEFAULT_REDACTED_HEADERS),
+  paths: z.array(jsonPathText(), { error: "must be a list" }).default([]),
   queryParams: z.array(str().regex(QUERY_NAME, "must be a lower-case query parameter name (no &, =, # or white space)"), { error: "must be a list" }).default(DEFAULT_REDACTED_QUERY_PARAMS),
   pathSegments: z.array(re2Pattern(), { error: "must be a list" }).default(DEFAULT_REDACTED_PATH_SEGMENTS),
 });

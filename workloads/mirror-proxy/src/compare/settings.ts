@@ -9,19 +9,13 @@
  */
 import { z } from "zod";
 import { routeId, zodProblems, type ConfigProblem, type VirtualService } from "../config.ts";
-import { nonNegativeInt, positiveInt, str } from "../syntax.ts";
-import { checkJsonPath } from "./jsonPath.ts";
+import { jsonPathText, lowerCaseHeaderName, nonNegativeInt, positiveInt, str } from "../syntax.ts";
 import { DEFAULT_REDACT } from "./redact.ts";
 import { RedactSchema } from "./redactSchema.ts";
 import { ALL_ROUTES } from "./selection.ts";
 
 // What the serving process runs with the settings (no zod there) is selection.ts's.
 export { ALL_ROUTES, compareOptionsFrom, compileRouteSelector } from "./selection.ts";
-
-// RFC 9110 token characters, lower-case only (Node hands header names over lower-cased).
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
-
-const headerName = () => str().regex(HEADER_NAME, "must be a lower-case header name");
 
 const NoiseSchema = z.strictObject({
   samplePercent: z.number({ error: "must be a number" }).min(0, "must be between 0 and 100").max(100, "must be between 0 and 100").default(10),
@@ -32,12 +26,9 @@ export const CompareSettingsSchema = z.strictObject({
   /** Route names (`HTTPRoute.name`), route ids (`<VirtualService>/<name or index>`) or `*`. */
   routes: z.array(str().min(1, "must not be empty"), { error: "must be a list" }).min(1, 'must list at least one route name, or "*" for every mirrored route').default([ALL_ROUTES]),
   /** Compared response headers; `*` = all but framing ones (see diff.ts FRAMING_HEADERS). */
-  headers: z.array(z.union([z.literal("*"), headerName()], { error: "must be a lower-case header name or *" }), { error: "must be a list" }).default(["content-type"]),
-  ignoreHeaders: z.array(headerName(), { error: "must be a list" }).default([]),
-  ignorePaths: z.array(str().superRefine((p, ctx) => {
-    const err = checkJsonPath(p);
-    if (err) ctx.addIssue({ code: "custom", message: `not a supported JSON path: ${err}` });
-  }), { error: "must be a list" }).default([]),
+  headers: z.array(z.union([z.literal("*"), lowerCaseHeaderName()], { error: "must be a lower-case header name or *" }), { error: "must be a list" }).default(["content-type"]),
+  ignoreHeaders: z.array(lowerCaseHeaderName(), { error: "must be a list" }).default([]),
+  ignorePaths: z.array(jsonPathText(), { error: "must be a list" }).default([]),
   maxBodyBytes: nonNegativeInt().default(262144),
   maxInFlight: nonNegativeInt().default(64),
   noise: NoiseSchema.optional(),
